@@ -1,0 +1,1 @@
+"""Local platform stack and test harness: S3 server, Mongo wire server, PostGIS, Dagster."""

@@ -1,0 +1,179 @@
+"""Pytest harness: real services for the whole test session.
+
+By default it starts moto's S3 server and SecantusDB on free loopback ports and uses PostGIS on
+the local PostgreSQL (database ``spatial_compute_test``). Set ``ETL_TEST_EXTERNAL_SERVICES=1`` to
+use the services named by the usual environment variables (``MINIO_ENDPOINT``,
+``MONGO_CONNECTION_STRING``, ``POSTGRES_*``) instead, e.g. the compose stack.
+
+Fixtures export the effective settings as environment variables for the session, so code under
+test reads them exactly as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from etl_devstack.services import (
+    LOOPBACK,
+    ManagedProcess,
+    ensure_buckets,
+    ensure_postgis_database,
+    free_port,
+    mongo_server,
+    s3_server,
+)
+
+EXTERNAL = os.environ.get("ETL_TEST_EXTERNAL_SERVICES") == "1"
+TEST_COMPUTE_DB = "spatial_compute_test"
+
+
+@dataclass
+class S3Service:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    process: ManagedProcess | None
+
+    def client(self):
+        from minio import Minio
+
+        return Minio(
+            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
+        )
+
+
+@dataclass
+class MongoService:
+    connection_string: str
+    process: ManagedProcess | None
+
+    def client(self, **kwargs):
+        import pymongo
+
+        return pymongo.MongoClient(self.connection_string, serverSelectionTimeoutMS=5000, **kwargs)
+
+
+@dataclass
+class PostgisService:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=self.database,
+        )
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def s3_service(service_dir: Path) -> Iterator[S3Service]:
+    """The S3 API server (moto standalone, or external MinIO)."""
+    if EXTERNAL:
+        service = S3Service(
+            os.environ["MINIO_ENDPOINT"],
+            os.environ["MINIO_ROOT_USER"],
+            os.environ["MINIO_ROOT_PASSWORD"],
+            None,
+        )
+        yield service
+        return
+    port = free_port()
+    proc = s3_server(port, service_dir / "s3.log").start()
+    service = S3Service(f"{LOOPBACK}:{port}", "testing-user", "testing-secret", proc)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINIO_ENDPOINT", service.endpoint)
+        mp.setenv("MINIO_ROOT_USER", service.access_key)
+        mp.setenv("MINIO_ROOT_PASSWORD", service.secret_key)
+        mp.setenv("MINIO_SECURE", "false")
+        try:
+            yield service
+        finally:
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_service(service_dir: Path) -> Iterator[MongoService]:
+    """The Mongo wire-protocol server (SecantusDB, or external MongoDB)."""
+    if EXTERNAL:
+        yield MongoService(os.environ["MONGO_CONNECTION_STRING"], None)
+        return
+    port = free_port()
+    proc = mongo_server(port, service_dir / "mongo-data", service_dir / "mongo.log").start()
+    service = MongoService(f"mongodb://{LOOPBACK}:{port}", proc)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MONGO_CONNECTION_STRING", service.connection_string)
+        try:
+            yield service
+        finally:
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgis_service() -> Iterator[PostgisService]:
+    """PostGIS on the local PostgreSQL (or the one named by ``POSTGRES_*``)."""
+    service = PostgisService(
+        host=os.environ.get("POSTGRES_HOST", LOOPBACK),
+        port=int(os.environ.get("POSTGRES_PORT", "5432")),
+        user=os.environ.get("POSTGRES_USER", "postgres"),
+        password=os.environ.get("POSTGRES_PASSWORD", ""),
+        database=os.environ.get("POSTGRES_DB", TEST_COMPUTE_DB) if EXTERNAL else TEST_COMPUTE_DB,
+    )
+    ensure_postgis_database(
+        service.database,
+        host=service.host,
+        port=service.port,
+        user=service.user,
+        password=service.password,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSTGRES_HOST", service.host)
+        mp.setenv("POSTGRES_PORT", str(service.port))
+        mp.setenv("POSTGRES_USER", service.user)
+        mp.setenv("POSTGRES_DB", service.database)
+        yield service
+
+
+@pytest.fixture
+def buckets(s3_service: S3Service) -> tuple[str, str]:
+    """A fresh (landing, lake) bucket pair for one test, so tests never see each other's objects."""
+    suffix = uuid.uuid4().hex[:10]
+    landing, lake = f"landing-{suffix}", f"lake-{suffix}"
+    ensure_buckets(
+        s3_service.endpoint, s3_service.access_key, s3_service.secret_key, [landing, lake]
+    )
+    return landing, lake
+
+
+@pytest.fixture
+def ledger_database(mongo_service: MongoService) -> Iterator[str]:
+    """A fresh ledger database name for one test; dropped afterwards."""
+    name = f"spatial_etl_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    client = mongo_service.client()
+    try:
+        client.drop_database(name)
+    except pymongo.errors.PyMongoError as exc:  # a restart test may have stopped the server
+        warnings.warn(f"could not drop test ledger {name}: {exc}", stacklevel=1)
+    finally:
+        client.close()

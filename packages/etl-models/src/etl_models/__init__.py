@@ -1,0 +1,1 @@
+"""Pydantic contracts: manifest protocol, identity, routing, ledger records, settings. No I/O."""

@@ -1,0 +1,84 @@
+"""Connection settings from environment variables (DESIGN.md section 8).
+
+One place reads the environment; resources and scripts take these objects. Secrets are
+``SecretStr`` so they never appear in reprs or logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LANDING_BUCKET = "landing-zone"
+LAKE_BUCKET = "data-lake"
+LEDGER_DATABASE = "spatial_etl"
+COMPUTE_DATABASE = "spatial_compute"
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class _EnvSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+
+class ObjectStoreSettings(_EnvSettings):
+    """MinIO / S3: ``MINIO_ENDPOINT`` is ``host:port`` without a scheme."""
+
+    endpoint: str = Field("127.0.0.1:9000", validation_alias="MINIO_ENDPOINT")
+    access_key: str = Field("minioadmin", validation_alias="MINIO_ROOT_USER")
+    secret_key: SecretStr = Field(SecretStr("minioadmin"), validation_alias="MINIO_ROOT_PASSWORD")
+    secure: bool = Field(False, validation_alias="MINIO_SECURE")
+    region: str = Field("us-east-1", validation_alias="MINIO_REGION")
+    landing_bucket: str = Field(LANDING_BUCKET, validation_alias="LANDING_BUCKET")
+    lake_bucket: str = Field(LAKE_BUCKET, validation_alias="LAKE_BUCKET")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _host_port_without_scheme(cls, value: str) -> str:
+        if "://" in value or not _HOST_PORT.match(value):
+            raise ValueError(
+                f"MINIO_ENDPOINT must be host:port without a scheme (got {value!r}); "
+                "e.g. MINIO_ENDPOINT=127.0.0.1:9000 and MINIO_SECURE=true for TLS"
+            )
+        return value
+
+
+class LedgerSettings(_EnvSettings):
+    """MongoDB ledger."""
+
+    connection_string: SecretStr = Field(
+        SecretStr("mongodb://127.0.0.1:27017"), validation_alias="MONGO_CONNECTION_STRING"
+    )
+    database: str = Field(LEDGER_DATABASE, validation_alias="MONGO_DATABASE")
+
+
+class PostgisSettings(_EnvSettings):
+    """PostGIS transient compute database."""
+
+    host: str = Field("127.0.0.1", validation_alias="POSTGRES_HOST")
+    port: int = Field(5432, validation_alias="POSTGRES_PORT")
+    user: str = Field("postgres", validation_alias="POSTGRES_USER")
+    password: SecretStr = Field(SecretStr(""), validation_alias="POSTGRES_PASSWORD")
+    database: str = Field(COMPUTE_DATABASE, validation_alias="POSTGRES_DB")
+
+
+class DagsterStorageSettings(_EnvSettings):
+    """PostgreSQL storage of the Dagster instance (runs, event log, schedules)."""
+
+    host: str = Field("127.0.0.1", validation_alias="DAGSTER_POSTGRES_HOST")
+    port: int = Field(5432, validation_alias="DAGSTER_POSTGRES_PORT")
+    user: str = Field("postgres", validation_alias="DAGSTER_POSTGRES_USER")
+    password: SecretStr = Field(SecretStr(""), validation_alias="DAGSTER_POSTGRES_PASSWORD")
+    database: str = Field("dagster", validation_alias="DAGSTER_POSTGRES_DB")
+
+
+class RouterSettings(_EnvSettings):
+    """Traffic controller: which lanes the legacy sensor may launch (unset = ``ingest``)."""
+
+    enabled_lanes_raw: str = Field("ingest", validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
+
+    @property
+    def enabled_lanes(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.enabled_lanes_raw.split(",") if p.strip())

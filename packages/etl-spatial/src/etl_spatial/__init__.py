@@ -1,0 +1,1 @@
+"""Spatial compute: PostGIS ephemeral schemas, GDAL runner, lake writers, spatial metadata."""

@@ -1,0 +1,1 @@
+"""Transformation recipes: registry by intent, vector/raster/tabular steps, joins."""
