@@ -95,8 +95,7 @@ class ManagedProcess:
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        stop_process_group(self.process.pid, timeout)
-        self.process.wait(timeout=timeout)
+        stop_process_group(self.process.pid, timeout, child=self.process)
 
     def restart(self, timeout: float = 60.0) -> ManagedProcess:
         self.stop()
@@ -106,23 +105,32 @@ class ManagedProcess:
         return self.start(timeout)
 
 
-def stop_process_group(pid: int, timeout: float = 15.0) -> None:
-    """SIGTERM the process group led by ``pid``, then SIGKILL what is left after ``timeout``."""
+def stop_process_group(
+    pid: int, timeout: float = 15.0, child: subprocess.Popen[bytes] | None = None
+) -> None:
+    """SIGTERM the process group led by ``pid``, then SIGKILL what is left after ``timeout``.
+
+    ``child`` is our own Popen for ``pid``, reaped here so its zombie does not look alive.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if child is not None:
+            child.poll()
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    if child is not None:
+        child.wait(timeout=5)
 
 
 def s3_server(port: int, log_path: Path, host: str = LOOPBACK) -> ManagedProcess:
