@@ -11,6 +11,8 @@ import re
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from etl_models.routing import Lane, parse_enabled_lanes
+
 LANDING_BUCKET = "landing-zone"
 LAKE_BUCKET = "data-lake"
 LEDGER_DATABASE = "spatial_etl"
@@ -77,8 +79,8 @@ class DagsterStorageSettings(_EnvSettings):
 class RouterSettings(_EnvSettings):
     """Traffic controller: which lanes the legacy sensor may launch (unset = ``ingest``)."""
 
-    enabled_lanes_raw: str = Field("ingest", validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
+    enabled_lanes_raw: str | None = Field(None, validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
 
     @property
-    def enabled_lanes(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.enabled_lanes_raw.split(",") if p.strip())
+    def enabled_lanes(self) -> frozenset[Lane]:
+        return parse_enabled_lanes(self.enabled_lanes_raw)

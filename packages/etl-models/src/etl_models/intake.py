@@ -1,0 +1,64 @@
+"""What a sensor derives from a valid manifest: lane, run key, partition and run tags.
+
+One function for every sensor (asset lanes and legacy), so the run key, the partition, the
+lake prefix and the ledger always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl_models.identity import run_key
+from etl_models.manifest import Manifest
+from etl_models.routing import LANES, Lane, lane_for_intent
+
+ARCHIVE_PREFIX = "archive/"
+MANIFEST_PREFIX = "manifests/"
+
+# Tag names on every run (DESIGN.md section 4).
+TAG_BATCH_ID = "batch_id"
+TAG_UPLOADER = "uploader"
+TAG_OPERATOR = "operator"
+TAG_INTENT = "intent"
+TAG_MANIFEST_KEY = "manifest_key"
+TAG_LANE = "lane"
+TAG_MANIFEST_ARCHIVE_KEY = "manifest_archive_key"
+TAG_DATASET_ID = "dataset_id"
+
+
+def archive_key_for(manifest_key: str) -> str:
+    """Where a processed manifest is archived: ``archive/{manifest_key}``."""
+    return f"{ARCHIVE_PREFIX}{manifest_key}"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything needed to request the run of one manifest."""
+
+    lane: Lane
+    job_name: str
+    run_key: str
+    partition_key: str
+    tags: dict[str, str]
+
+
+def plan_run(manifest: Manifest, manifest_key: str, *, operator: str) -> RunPlan:
+    """The run request for ``manifest`` found at ``manifest_key`` by sensor ``operator``."""
+    lane = lane_for_intent(manifest.intent)
+    tags = {
+        TAG_BATCH_ID: manifest.batch_id,
+        TAG_UPLOADER: manifest.uploader,
+        TAG_OPERATOR: operator,
+        TAG_INTENT: manifest.intent,
+        TAG_MANIFEST_KEY: manifest_key,
+        TAG_LANE: lane.value,
+        TAG_MANIFEST_ARCHIVE_KEY: archive_key_for(manifest_key),
+        TAG_DATASET_ID: manifest.dataset_id,
+    }
+    return RunPlan(
+        lane=lane,
+        job_name=LANES[lane].job,
+        run_key=run_key(lane.value, manifest.batch_id),
+        partition_key=manifest.dataset_id,
+        tags=tags,
+    )

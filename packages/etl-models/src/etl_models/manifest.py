@@ -1,0 +1,638 @@
+"""The manifest protocol (DESIGN.md section 3).
+
+A manifest describes one batch of raw files in the landing bucket. ``parse_manifest`` is the
+single entry point: it returns a validated :class:`Manifest` or raises
+:class:`ManifestValidationError` whose ``errors`` name each offending field, what was wrong
+and how to fix it. Validation is strict: unknown fields and wrong JSON types are rejected,
+never coerced, so what a user uploads is exactly what runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from etl_models.identity import (
+    BATCH_ID_PATTERN,
+    DATASET_ID_PATTERN,
+    derive_dataset_id,
+    validate_dataset_id,
+)
+from etl_models.settings import LANDING_BUCKET
+
+FileType = Literal["vector", "raster", "tabular"]
+JoinHow = Literal["left", "inner", "right", "outer"]
+
+INTENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+TAG_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$"
+COLUMN_NAME_MAX = 128
+MAX_FILES = 1000
+
+# Prefixes of the landing bucket that belong to the platform itself: raw files there would be
+# mistaken for manifests or archived copies.
+RESERVED_LANDING_PREFIXES = ("manifests/", "archive/")
+
+# Canonical GDAL driver names by file type, with the spellings users write.
+_FORMAT_ALIASES: dict[str, dict[str, str]] = {
+    "vector": {
+        "geojson": "GeoJSON",
+        "json": "GeoJSON",
+        "gpkg": "GPKG",
+        "geopackage": "GPKG",
+        "esri shapefile": "ESRI Shapefile",
+        "shapefile": "ESRI Shapefile",
+        "shp": "ESRI Shapefile",
+        "zip": "ESRI Shapefile",  # zipped shapefile, read through /vsizip/
+        "flatgeobuf": "FlatGeobuf",
+        "fgb": "FlatGeobuf",
+        "csv": "CSV",
+    },
+    "raster": {
+        "gtiff": "GTiff",
+        "geotiff": "GTiff",
+        "tif": "GTiff",
+        "tiff": "GTiff",
+        "cog": "GTiff",
+        "jp2openjpeg": "JP2OpenJPEG",
+        "jp2": "JP2OpenJPEG",
+        "png": "PNG",
+        "jpeg": "JPEG",
+        "jpg": "JPEG",
+        "hfa": "HFA",
+        "img": "HFA",
+        "aaigrid": "AAIGrid",
+        "asc": "AAIGrid",
+        "netcdf": "netCDF",
+        "nc": "netCDF",
+    },
+    "tabular": {"csv": "CSV", "tsv": "CSV", "txt": "CSV"},
+}
+
+_EXTENSION_FORMAT = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".zip": "ESRI Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".csv": "CSV",
+    ".tsv": "CSV",
+    ".txt": "CSV",
+    ".tif": "GTiff",
+    ".tiff": "GTiff",
+    ".jp2": "JP2OpenJPEG",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".img": "HFA",
+    ".asc": "AAIGrid",
+    ".nc": "netCDF",
+}
+
+# The lane-owning intents fix the kind of file they accept.
+_INTENT_FILE_TYPE: dict[str, str] = {
+    "ingest_vector": "vector",
+    "ingest_raster": "raster",
+    "ingest_tabular": "tabular",
+}
+JOIN_INTENT = "join_datasets"
+
+_CRS_PATTERN = re.compile(r"^(EPSG|ESRI):\d{4,6}$|^OGC:CRS84$", re.IGNORECASE)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _err(error_type: str, message: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(error_type, message, ctx or None)
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo must not silently drop a user's setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class FileOptions(_Strict):
+    """Reader options for delimited text (CSV with coordinates, tabular CSV)."""
+
+    delimiter: StrictStr = Field(",", min_length=1, max_length=1)
+    encoding: StrictStr = Field("utf-8", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
+    x_column: StrictStr | None = Field(None, min_length=1, max_length=COLUMN_NAME_MAX)
+    y_column: StrictStr | None = Field(None, min_length=1, max_length=COLUMN_NAME_MAX)
+    wkt_column: StrictStr | None = Field(None, min_length=1, max_length=COLUMN_NAME_MAX)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise _err(
+                "unknown_encoding",
+                "unknown text encoding '{value}'; use a Python codec name such as "
+                "'utf-8', 'latin-1' or 'cp1252'",
+                value=value,
+            ) from None
+
+    @model_validator(mode="after")
+    def _coordinates_pairwise(self) -> FileOptions:
+        if (self.x_column is None) != (self.y_column is None):
+            raise _err(
+                "coordinate_columns",
+                "x_column and y_column go together; set both (e.g. 'lon' and 'lat') or neither",
+            )
+        if self.wkt_column and self.x_column:
+            raise _err(
+                "coordinate_columns",
+                "set either wkt_column or x_column/y_column, not both",
+            )
+        return self
+
+
+class ManifestFile(_Strict):
+    """One raw file of the batch, in the landing bucket."""
+
+    path: StrictStr = Field(description="s3://<landing bucket>/<key> of the raw file")
+    type: FileType
+    format: StrictStr | None = Field(
+        None, description="GDAL driver or common name; inferred from the extension when absent"
+    )
+    crs: StrictStr | None = Field(
+        None, description="Declares or overrides a missing source CRS, e.g. EPSG:28355"
+    )
+    layer: StrictStr | None = Field(
+        None, min_length=1, max_length=255, description="Layer to read (GeoPackage etc.)"
+    )
+    options: FileOptions | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_in_landing_bucket(cls, value: str, info: ValidationInfo) -> str:
+        bucket = (info.context or {}).get("landing_bucket", LANDING_BUCKET)
+        landing_key(value, bucket)  # raises with the reason and the fix
+        return value
+
+    @field_validator("crs")
+    @classmethod
+    def _crs_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _CRS_PATTERN.match(value):
+            raise _err(
+                "crs_format",
+                "CRS must be an authority code like 'EPSG:28355' (got '{value}')",
+                value=value,
+            )
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _format_matches_type(self) -> ManifestFile:
+        canonical = canonical_format(self.type, self.format, self.path)
+        object.__setattr__(self, "format", canonical)
+        if self.type == "raster" and self.options is not None:
+            raise _err(
+                "options_type",
+                "options apply to vector and tabular files, not rasters; remove them",
+                field="options",
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        """The object key inside the landing bucket."""
+        return self.path.split("/", 3)[3]
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+
+def canonical_format(file_type: str, declared: str | None, path: str) -> str:
+    """The canonical GDAL format name for a file, from the declared format or the extension."""
+    aliases = _FORMAT_ALIASES[file_type]
+    if declared is not None:
+        canonical = aliases.get(declared.strip().lower())
+        if canonical is None:
+            allowed = sorted(set(aliases.values()))
+            raise _err(
+                "format",
+                "format '{value}' is not a {file_type} format; use one of {allowed}",
+                field="format",
+                value=declared,
+                file_type=file_type,
+                allowed=", ".join(allowed),
+            )
+        return canonical
+    suffix = PurePosixPath(path).suffix.lower()
+    inferred = _EXTENSION_FORMAT.get(suffix)
+    if inferred is None or inferred not in aliases.values():
+        raise _err(
+            "format",
+            "cannot infer a {file_type} format from extension '{suffix}'; set files[].format "
+            "(one of {allowed})",
+            field="format",
+            file_type=file_type,
+            suffix=suffix or "(none)",
+            allowed=", ".join(sorted(set(aliases.values()))),
+        )
+    return inferred
+
+
+def landing_key(path: str, landing_bucket: str = LANDING_BUCKET) -> str:
+    """Return the object key of ``path`` if it is confined to the landing bucket.
+
+    Only ``s3://<landing_bucket>/<key>`` is accepted. The key may not be absolute, contain
+    ``.``/``..`` or empty segments, backslashes, control characters or percent-escapes (which
+    some clients decode into traversal), and may not point into the platform's reserved
+    prefixes.
+    """
+    prefix = f"s3://{landing_bucket}/"
+    if not isinstance(path, str) or not path.startswith(prefix):
+        raise _err(
+            "path_outside_landing",
+            "path '{value}' is outside the landing bucket; upload the file to "
+            "s3://{bucket}/<batch_id>/ and reference it as s3://{bucket}/<batch_id>/<file>",
+            value=path,
+            bucket=landing_bucket,
+        )
+    key = path[len(prefix) :]
+    problem = None
+    if not key:
+        problem = "it names no object"
+    elif key.startswith("/"):
+        problem = "the key is absolute"
+    elif "\\" in key or _CONTROL_CHARS.search(key) or "%" in key:
+        problem = "the key contains backslashes, control characters or percent-escapes"
+    elif any(part in ("", ".", "..") for part in key.split("/")):
+        problem = "the key has empty, '.' or '..' segments"
+    elif key.startswith(RESERVED_LANDING_PREFIXES):
+        problem = "manifests/ and archive/ are reserved for the platform"
+    elif len(key) > 1024:
+        problem = "the key is longer than 1024 characters"
+    if problem:
+        raise _err(
+            "path_unsafe",
+            "path '{value}' is not allowed: {problem}; use a plain key such as "
+            "s3://{bucket}/<batch_id>/<file>",
+            value=path,
+            problem=problem,
+            bucket=landing_bucket,
+        )
+    return key
+
+
+TagValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+
+
+class JoinConfig(_Strict):
+    """How ``join_datasets`` joins a tabular dataset (left side) onto a spatial one."""
+
+    spatial_dataset_id: StrictStr
+    tabular_dataset_id: StrictStr
+    left_key: StrictStr = Field(
+        min_length=1, max_length=COLUMN_NAME_MAX, description="column of the tabular dataset"
+    )
+    right_key: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=COLUMN_NAME_MAX,
+        description="column of the spatial dataset; defaults to left_key",
+    )
+    spatial_version: StrictInt | None = Field(None, ge=1, description="pinned version, else latest")
+    tabular_version: StrictInt | None = Field(None, ge=1, description="pinned version, else latest")
+    how: JoinHow = "left"
+
+    @field_validator("spatial_dataset_id", "tabular_dataset_id")
+    @classmethod
+    def _dataset_ids(cls, value: str) -> str:
+        return validate_dataset_id(value)
+
+    @property
+    def effective_right_key(self) -> str:
+        return self.right_key or self.left_key
+
+
+class ManifestMetadata(_Strict):
+    project: StrictStr | None = Field(None, max_length=128)
+    title: StrictStr | None = Field(None, max_length=256)
+    description: StrictStr | None = Field(None, max_length=4096)
+    tags: dict[Annotated[str, Field(pattern=TAG_KEY_PATTERN)], TagValue] = Field(
+        default_factory=dict, max_length=100
+    )
+    join_config: JoinConfig | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _dataset_id_tag(cls, tags: dict[str, Any]) -> dict[str, Any]:
+        if "dataset_id" in tags:
+            value = tags["dataset_id"]
+            if not isinstance(value, str):
+                raise _err(
+                    "dataset_id_type",
+                    "tags.dataset_id must be a string like 'roads' (got '{value}')",
+                    value=value,
+                    field="dataset_id",
+                )
+            try:
+                validate_dataset_id(value)
+            except ValueError as exc:
+                raise _err("dataset_id", str(exc), field="dataset_id") from None
+        for key, value in tags.items():
+            if isinstance(value, str) and len(value) > 1024:
+                raise _err(
+                    "tag_too_long",
+                    "tag '{key}' is longer than 1024 characters; shorten it",
+                    key=key,
+                    field=key,
+                )
+        return tags
+
+
+class Manifest(_Strict):
+    """A validated batch manifest."""
+
+    batch_id: StrictStr = Field(pattern=BATCH_ID_PATTERN)
+    uploader: StrictStr = Field(min_length=1, max_length=128)
+    intent: StrictStr = Field(pattern=INTENT_PATTERN)
+    files: list[ManifestFile] = Field(default_factory=list, max_length=MAX_FILES)
+    metadata: ManifestMetadata = Field(default_factory=ManifestMetadata)
+
+    @field_validator("uploader")
+    @classmethod
+    def _printable_uploader(cls, value: str) -> str:
+        if not value.strip() or _CONTROL_CHARS.search(value):
+            raise _err(
+                "uploader",
+                "uploader must be a readable name without control characters (got '{value}')",
+                value=value,
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _intent_rules(self) -> Manifest:
+        join = self.metadata.join_config
+        if self.intent == JOIN_INTENT:
+            if join is None:
+                raise _err(
+                    "join_config_missing",
+                    "intent 'join_datasets' needs metadata.join_config with spatial_dataset_id, "
+                    "tabular_dataset_id and left_key",
+                    field="metadata.join_config",
+                )
+            if self.files:
+                raise _err(
+                    "join_files",
+                    "a join reads datasets already in the lake; remove 'files' from the manifest",
+                    field="files",
+                )
+            return self
+        if join is not None:
+            raise _err(
+                "join_config_unexpected",
+                "metadata.join_config is only for intent 'join_datasets' (intent is '{intent}'); "
+                "remove it or change the intent",
+                intent=self.intent,
+                field="metadata.join_config",
+            )
+        if not self.files:
+            raise _err(
+                "files_empty",
+                "files is empty; list at least one raw file as "
+                "{{'path': 's3://landing-zone/<batch_id>/<file>', 'type': 'vector'}}",
+                field="files",
+            )
+        types = {f.type for f in self.files}
+        expected = _INTENT_FILE_TYPE.get(self.intent)
+        if expected is not None and types != {expected}:
+            raise _err(
+                "intent_type_mismatch",
+                "intent '{intent}' takes only {expected} files, but files have types {types}; "
+                "change the intent or the file types",
+                intent=self.intent,
+                expected=expected,
+                types=", ".join(sorted(types)),
+                field="intent",
+            )
+        if len(types) > 1:
+            raise _err(
+                "mixed_types",
+                "one batch is one dataset: files mix types {types}; submit one batch per type",
+                types=", ".join(sorted(types)),
+                field="files",
+            )
+        if types <= {"raster", "tabular"} and len(self.files) > 1:
+            kind = next(iter(types))
+            raise _err(
+                "too_many_files",
+                "a {kind} batch takes exactly one file (got {count}); submit one batch per file",
+                kind=kind,
+                count=len(self.files),
+                field="files",
+            )
+        paths = [f.path for f in self.files]
+        duplicates = sorted({p for p in paths if paths.count(p) > 1})
+        if duplicates:
+            raise _err(
+                "duplicate_paths",
+                "files lists the same path more than once: {paths}; list each file once",
+                paths=", ".join(duplicates),
+                field="files",
+            )
+        return self
+
+    @property
+    def dataset_id(self) -> str:
+        """The dataset this batch produces (tag, or derived deterministically from batch_id)."""
+        tagged = self.metadata.tags.get("dataset_id")
+        return tagged if isinstance(tagged, str) else derive_dataset_id(self.batch_id)
+
+    @property
+    def file_type(self) -> str | None:
+        """The single file type of the batch, ``None`` for joins."""
+        return self.files[0].type if self.files else None
+
+
+# --- parsing and errors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with a manifest: where, what, and how to fix it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ManifestValidationError(ValueError):
+    """A manifest that cannot be accepted. ``errors`` lists every field-level problem."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  - {e}" for e in errors)
+        super().__init__(f"invalid manifest ({len(errors)} problem(s)):\n{lines}")
+
+    def as_report(self) -> dict[str, Any]:
+        """A JSON-able report for the rejection record and the archived error file."""
+        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(manifest)"
+
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    name = str(loc[-1]) if loc else "manifest"
+    if kind == "missing":
+        return f"required field {name!r} is missing; add it"
+    if kind == "extra_forbidden":
+        return f"unknown field {name!r}; remove it or check its spelling"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]} (got {type(error.get('input')).__name__})"
+    if kind == "string_pattern_mismatch":
+        if name == "batch_id":
+            return (
+                f"batch_id {error.get('input')!r} is invalid; use 1-128 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit, e.g. 'roads_2026_11_22'"
+            )
+        if name == "intent":
+            return (
+                f"intent {error.get('input')!r} is invalid; use lowercase letters, digits and "
+                "'_' such as 'ingest_vector'"
+            )
+        if len(loc) >= 3 and loc[-1] == "[key]" and loc[-3] == "tags":
+            name = str(loc[-2])
+            return (
+                f"tag key {name!r} is invalid; use letters, digits, '_', '.', ':' or '-' "
+                "(at most 64 characters)"
+            )
+        return f"value {error.get('input')!r} does not match {error['ctx'].get('pattern')}"
+    if kind == "literal_error":
+        return f"{error.get('input')!r} is not allowed; use one of {error['ctx'].get('expected')}"
+    if kind in ("string_too_short", "too_short"):
+        return "must not be empty"
+    if kind in ("string_too_long", "too_long"):
+        return f"is too long ({error['msg'].lower()}); shorten it"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{error.get('input')!r} is too small ({error['msg'].lower()})"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return str(error["msg"])
+
+
+def _flatten(exc: ValidationError) -> list[FieldError]:
+    errors: list[FieldError] = []
+    seen: set[tuple[str, str]] = set()
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        # Tagged unions add the member type to the path; it means nothing to a user.
+        loc = tuple(p for p in loc if p not in ("str", "int", "float", "bool"))
+        hint = (error.get("ctx") or {}).get("field")
+        if hint:
+            loc = (*loc, *str(hint).split("."))
+        # An invalid dict key is reported at the key itself.
+        field = _field_path(tuple(p for p in loc if p != "[key]"))
+        message = _describe(error)
+        if (field, message) not in seen:
+            seen.add((field, message))
+            errors.append(FieldError(field, message))
+    return errors
+
+
+def parse_manifest(data: Any, *, landing_bucket: str = LANDING_BUCKET) -> Manifest:
+    """Validate a decoded manifest document (a JSON object) into a :class:`Manifest`."""
+    if not isinstance(data, Mapping):
+        raise ManifestValidationError(
+            [
+                FieldError(
+                    "(manifest)",
+                    f"a manifest must be a JSON object, got {type(data).__name__}; "
+                    "wrap the fields in {...}",
+                )
+            ]
+        )
+    try:
+        return Manifest.model_validate(data, context={"landing_bucket": landing_bucket})
+    except ValidationError as exc:
+        raise ManifestValidationError(_flatten(exc)) from None
+
+
+def parse_manifest_bytes(raw: bytes, *, landing_bucket: str = LANDING_BUCKET) -> Manifest:
+    """Decode UTF-8 JSON bytes and validate them (for local validation and tests)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestValidationError(
+            [FieldError("(manifest)", f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestValidationError(
+            [
+                FieldError(
+                    "(manifest)",
+                    f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                )
+            ]
+        ) from None
+    return parse_manifest(data, landing_bucket=landing_bucket)
+
+
+__all__ = [
+    "DATASET_ID_PATTERN",
+    "JOIN_INTENT",
+    "FieldError",
+    "FileOptions",
+    "JoinConfig",
+    "Manifest",
+    "ManifestFile",
+    "ManifestMetadata",
+    "ManifestValidationError",
+    "canonical_format",
+    "landing_key",
+    "parse_manifest",
+    "parse_manifest_bytes",
+]
