@@ -1,0 +1,1 @@
+"""Platform domain: checks that the location's runtime (GDAL tools) is usable."""

@@ -1,0 +1,126 @@
+"""Smoke test: the ``legacy_ingest`` location exactly as a deployed gRPC code server serves it.
+
+Starts a real code server (``dagster api grpc`` and ``dagster code-server start``, the two ways
+a deployment runs a location) on ``legacy_ingest.definitions`` and reads the repository back over
+gRPC, the way the webserver and daemon see it. Adding or renaming a job, sensor or schedule is
+meant to fail here: update the expected sets deliberately.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+from dagster import DagsterInstance
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+from dagster._core.remote_representation.code_location import GrpcServerCodeLocation
+from dagster._core.remote_representation.external import RemoteRepository
+from dagster._grpc.client import DagsterGrpcClient
+
+from etl_devstack.services import LOOPBACK, ManagedProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+LOCATION = "legacy_ingest"
+MODULE = "legacy_ingest.definitions"
+EXPECTED_JOBS = {"legacy_ingest_gdal_health_job"}
+EXPECTED_SENSORS: set[str] = set()
+EXPECTED_SCHEDULES: set[str] = set()
+
+SERVER_COMMANDS = {
+    "api-grpc": ["api", "grpc"],
+    "code-server": ["code-server", "start"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVER_COMMANDS))
+def code_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedProcess]:
+    """A code server for the location, started the way a deployment starts it."""
+    workdir = tmp_path_factory.mktemp(f"{LOCATION}-{request.param}")
+    dagster_home = workdir / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    port = free_port()
+    server = ManagedProcess(
+        name=f"{LOCATION} {request.param}",
+        argv=[
+            sys.executable,
+            "-m",
+            "dagster",
+            *SERVER_COMMANDS[request.param],
+            "--module-name",
+            MODULE,
+            "--location-name",
+            LOCATION,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+        ],
+        log_path=workdir / "server.log",
+        host=LOOPBACK,
+        port=port,
+        env={"DAGSTER_HOME": str(dagster_home)},
+    )
+    server.start(timeout=120)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_repository(code_server: ManagedProcess) -> Iterator[RemoteRepository]:
+    """The location's one repository, fetched over gRPC like the webserver does."""
+    origin = GrpcServerCodeLocationOrigin(
+        host=code_server.host, port=code_server.port, location_name=LOCATION
+    )
+    with (
+        DagsterInstance.ephemeral() as instance,
+        GrpcServerCodeLocation(origin, instance=instance) as location,
+    ):
+        repositories = location.get_repositories()
+        assert len(repositories) == 1, (
+            f"expected one repository, got {sorted(repositories)}\n{code_server.log_tail()}"
+        )
+        (repository,) = repositories.values()
+        pointer = location.get_repository_python_origin(repository.name).code_pointer
+        assert getattr(pointer, "module", None) == MODULE
+        yield repository
+
+
+def test_code_server_answers_ping(code_server: ManagedProcess) -> None:
+    client = DagsterGrpcClient(port=code_server.port, host=code_server.host)
+    assert client.ping(LOCATION)["echo"] == LOCATION
+
+
+def test_served_jobs_are_the_expected_ones(served_repository: RemoteRepository) -> None:
+    # Jobs named "__..." are Dagster's implicit asset jobs, not ours.
+    jobs = {job.name for job in served_repository.get_all_jobs() if not job.name.startswith("__")}
+    assert jobs == EXPECTED_JOBS
+
+
+def test_served_sensors_and_schedules_are_the_expected_ones(
+    served_repository: RemoteRepository,
+) -> None:
+    assert {sensor.name for sensor in served_repository.get_sensors()} == EXPECTED_SENSORS
+    assert {schedule.name for schedule in served_repository.get_schedules()} == EXPECTED_SCHEDULES
+
+
+def test_every_asset_key_carries_the_location_prefix(served_repository: RemoteRepository) -> None:
+    # The location is op-based and defines no assets yet; any it gains must be prefixed.
+    asset_keys = {tuple(node.asset_key.path) for node in served_repository.get_asset_node_snaps()}
+    check_keys = {
+        tuple(check.asset_key.path) for check in served_repository.get_asset_check_node_snaps()
+    }
+    unprefixed = sorted(key for key in asset_keys | check_keys if key[0] != LOCATION)
+    assert unprefixed == [], f"asset keys must start with {LOCATION!r}: {unprefixed}"
+
+
+def test_health_job_runs_the_gdal_check_op(served_repository: RemoteRepository) -> None:
+    job = served_repository.get_full_job("legacy_ingest_gdal_health_job")
+    ops = {node.node_name for node in job.job_snapshot.dep_structure_snapshot.node_invocation_snaps}
+    assert ops == {"check_gdal_tools"}

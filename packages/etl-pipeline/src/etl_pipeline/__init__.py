@@ -1,0 +1,1 @@
+"""Batch processing shared by both code locations (no Dagster imports at module level)."""

@@ -1,0 +1,351 @@
+"""Manifest intake: what one sensor tick decides for the manifests in the landing bucket.
+
+Every sensor (the three asset lanes and the legacy one) calls :func:`evaluate_intake` with the
+lanes it owns. The routing table gives each manifest exactly one owner, including invalid
+ones: a manifest whose ``intent`` can be read is owned by that intent's lane, anything else
+(unreadable, not an object, no intent) by the default lane.
+
+Nothing is lost and nothing is duplicated, whatever step fails:
+
+- Valid manifest of ours: a ``queued`` ledger record (idempotent per batch) and a run plan.
+  The manifest stays in ``manifests/`` until its run durably exists: the run-status sensors
+  archive it when the run starts (or ends without starting). Re-evaluating after a failed
+  tick yields the same ``run_key``, which Dagster never launches twice.
+- Invalid manifest of ours: a ``rejected`` ledger record with the reason, then the manifest is
+  archived with an error report beside it. Each step is idempotent, so a half-done rejection is
+  completed on the next tick.
+- Manifest of another lane: only remembered in the cursor, so it is not read again.
+- Infrastructure errors (object store or ledger unreachable) propagate: the tick fails, its
+  cursor is not committed, and the next tick redoes the same work idempotently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from etl_models.cursor import ManifestCursor
+from etl_models.intake import RunPlan, archive_key_for, plan_run
+from etl_models.manifest import (
+    JOIN_INTENT,
+    FieldError,
+    Manifest,
+    ManifestValidationError,
+    parse_manifest,
+)
+from etl_models.routing import DEFAULT_LANE, Lane, lane_for_intent
+from etl_models.status import ManifestStatus
+
+if TYPE_CHECKING:
+    from etl_storage.ledger import Ledger
+    from etl_storage.object_store import ObjectMetadata, ObjectStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PER_TICK = 200
+READ_THREADS = 8
+
+
+@dataclass(frozen=True)
+class QueuedManifest:
+    """A valid manifest of ours whose run is to be requested."""
+
+    key: str
+    manifest: Manifest
+    plan: RunPlan
+
+
+@dataclass(frozen=True)
+class RejectedManifest:
+    key: str
+    reason: str
+    batch_id: str | None
+    archive_key: str
+
+
+@dataclass
+class IntakeResult:
+    """The outcome of one tick; ``cursor`` is to be committed together with the run requests."""
+
+    cursor: ManifestCursor
+    queued: list[QueuedManifest] = field(default_factory=list)
+    rejected: list[RejectedManifest] = field(default_factory=list)
+    disabled: list[RejectedManifest] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    deferred: int = 0  # new manifests left for the next tick (per-tick cap)
+
+    @property
+    def processed(self) -> int:
+        return len(self.queued) + len(self.rejected) + len(self.disabled) + len(self.foreign)
+
+    def summary(self) -> str:
+        return (
+            f"queued={len(self.queued)} rejected={len(self.rejected)} "
+            f"disabled={len(self.disabled)} other_lanes={len(self.foreign)} "
+            f"deferred={self.deferred}"
+        )
+
+
+@dataclass(frozen=True)
+class _Read:
+    key: str
+    meta: ObjectMetadata | None
+    document: dict[str, Any] | None
+    read_error: str | None
+
+
+def owner_lane(document: Any) -> Lane:
+    """The lane that owns a manifest document, valid or not (see module docstring)."""
+    if isinstance(document, dict):
+        intent = document.get("intent")
+        if isinstance(intent, str) and intent:
+            return lane_for_intent(intent)
+    return DEFAULT_LANE
+
+
+def _read(store: ObjectStore, key: str) -> _Read:
+    from etl_storage.errors import ManifestNotFound, ManifestReadError
+
+    try:
+        document, meta = store.read_manifest_with_metadata(key)
+    except ManifestNotFound:
+        # Archived by its owner between our listing and our read: nothing to do.
+        return _Read(key, None, None, None)
+    except ManifestReadError as exc:
+        return _Read(key, None, None, str(exc))
+    return _Read(key, meta, document, None)
+
+
+def evaluate_intake(
+    *,
+    store: ObjectStore,
+    ledger: Ledger,
+    cursor: ManifestCursor,
+    owned_lanes: Collection[Lane],
+    operator: str,
+    enabled_lanes: Collection[Lane] | None = None,
+    max_per_tick: int = DEFAULT_MAX_PER_TICK,
+    on_event: Callable[[str], None] | None = None,
+) -> IntakeResult:
+    """Evaluate the manifests not yet in ``cursor`` for the sensor owning ``owned_lanes``.
+
+    ``enabled_lanes`` is the traffic controller: a valid manifest of an owned lane that is not
+    enabled is recorded as rejected with the reason, archived, and gets no run (``None``: every
+    owned lane is enabled). At most ``max_per_tick`` new manifests are read per tick.
+    """
+    emit = on_event or log.info
+    cursor = ManifestCursor(cursor.keys, cursor.max_keys)
+    result = IntakeResult(cursor=cursor)
+    new_keys = [k for k in store.list_manifest_keys() if k not in cursor]
+    batch, result.deferred = new_keys[:max_per_tick], max(0, len(new_keys) - max_per_tick)
+    if not batch:
+        return result
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(batch))) as pool:
+        reads = list(pool.map(lambda k: _read(store, k), batch))
+    for read in reads:
+        if read.meta is None and read.read_error is None:
+            continue  # vanished: owned and archived by another sensor meanwhile
+        if owner_lane(read.document) not in owned_lanes:
+            cursor.mark(read.key)
+            result.foreign.append(read.key)
+            continue
+        _take_in(store, ledger, read, result, operator, enabled_lanes, emit)
+        cursor.mark(read.key)
+    return result
+
+
+def _take_in(
+    store: ObjectStore,
+    ledger: Ledger,
+    read: _Read,
+    result: IntakeResult,
+    operator: str,
+    enabled_lanes: Collection[Lane] | None,
+    emit: Callable[[str], None],
+) -> None:
+    etag = read.meta.etag if read.meta else None
+    if read.read_error is not None:
+        _reject(store, ledger, read.key, etag, None, read.read_error, None, result, operator, emit)
+        return
+    document = read.document or {}
+    try:
+        manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
+        _check_references(store, ledger, manifest)
+    except ManifestValidationError as exc:
+        batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
+        _reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
+        return
+    plan = plan_run(manifest, read.key, operator=operator)
+    if enabled_lanes is not None and plan.lane not in enabled_lanes:
+        reason = (
+            f"lane {plan.lane.value!r} is disabled by MANIFEST_ROUTER_ENABLED_LANES; no run was "
+            f"requested. Enable the lane (e.g. MANIFEST_ROUTER_ENABLED_LANES={plan.lane.value}) "
+            "and upload the manifest again"
+        )
+        _reject(
+            store, ledger, read.key, etag, manifest.batch_id, reason, None, result, operator,
+            emit, manifest=manifest, disabled=True,
+        )  # fmt: skip
+        return
+    from etl_storage.errors import BatchIdConflict
+
+    try:
+        intake = ledger.record_manifest_intake(
+            manifest_key=read.key,
+            status=ManifestStatus.QUEUED,
+            batch_id=manifest.batch_id,
+            archive_key=archive_key_for(read.key),
+            manifest_etag=etag,
+            uploader=manifest.uploader,
+            intent=manifest.intent,
+            lane=plan.lane.value,
+            dataset_id=manifest.dataset_id,
+            manifest=document,
+        )
+    except BatchIdConflict as exc:
+        reason = (
+            f"batch_id {manifest.batch_id!r} is already used by {exc.existing_manifest_key} "
+            f"(status {exc.existing_status}); batch ids are unique and immutable: choose a new "
+            "batch_id for a new batch"
+        )
+        error = ManifestValidationError([FieldError("batch_id", reason)])
+        _reject(store, ledger, read.key, etag, None, str(error), error, result, operator, emit)
+        return
+    if not intake.created and intake.record.status != ManifestStatus.QUEUED:
+        # The same manifest again after it already ran: a re-upload, not a new batch.
+        reason = (
+            f"batch_id {manifest.batch_id!r} was already taken in (status "
+            f"{intake.record.status.value}); to run it again re-execute its Dagster run, or "
+            "submit a new batch_id"
+        )
+        error = ManifestValidationError([FieldError("batch_id", reason)])
+        _reject(store, ledger, read.key, etag, None, str(error), error, result, operator, emit)
+        return
+    ledger.log_activity(
+        actor=manifest.uploader,
+        action="manifest_queued",
+        subject=manifest.batch_id,
+        details={"manifest_key": read.key, "lane": plan.lane.value, "operator": operator},
+        key=f"queued:{manifest.batch_id}:{etag}",
+    )
+    emit(f"queued {read.key} (batch {manifest.batch_id}) for {plan.job_name}")
+    result.queued.append(QueuedManifest(read.key, manifest, plan))
+
+
+def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
+    """Reject at intake what would certainly fail later: missing raw files, unknown join inputs."""
+    errors: list[FieldError] = []
+    for index, item in enumerate(manifest.files):
+        if not store.landing_object_exists(item.key):
+            errors.append(
+                FieldError(
+                    f"files[{index}].path",
+                    f"{item.path} does not exist; upload the file before the manifest",
+                )
+            )
+    join = manifest.metadata.join_config
+    if manifest.intent == JOIN_INTENT and join is not None:
+        sides = (
+            ("spatial", join.spatial_dataset_id, join.spatial_version, join.effective_right_key),
+            ("tabular", join.tabular_dataset_id, join.tabular_version, join.left_key),
+        )
+        for side, dataset_id, version, key_column in sides:
+            prefix = f"metadata.join_config.{side}"
+            asset = (
+                ledger.get_asset(dataset_id, version)
+                if version is not None
+                else ledger.latest_asset(dataset_id)
+            )
+            if asset is None:
+                wanted = f"version {version} of " if version is not None else ""
+                errors.append(
+                    FieldError(
+                        f"{prefix}_dataset_id" if version is None else f"{prefix}_version",
+                        f"{wanted}dataset {dataset_id!r} does not exist in the lake; ingest it "
+                        "first or fix the id",
+                    )
+                )
+                continue
+            columns = [c.name for c in asset.column_schema]
+            if columns and key_column not in columns:
+                field_name = "left_key" if side == "tabular" else "right_key"
+                errors.append(
+                    FieldError(
+                        f"metadata.join_config.{field_name}",
+                        f"column {key_column!r} is not in {side} dataset {dataset_id} "
+                        f"v{asset.version}; available columns: {', '.join(columns)}",
+                    )
+                )
+    if errors:
+        raise ManifestValidationError(errors)
+
+
+def _reject(
+    store: ObjectStore,
+    ledger: Ledger,
+    key: str,
+    etag: str | None,
+    batch_id: str | None,
+    reason: str,
+    error: ManifestValidationError | None,
+    result: IntakeResult,
+    operator: str,
+    emit: Callable[[str], None],
+    *,
+    manifest: Manifest | None = None,
+    disabled: bool = False,
+) -> None:
+    """Record the rejection, then archive the manifest with its report (both idempotent).
+
+    A rejection does not claim the batch id (``claimed_batch_id`` records it): the user fixes
+    the manifest and submits it again under the same id.
+    """
+    archive_key = archive_key_for(key)
+    fields: dict[str, Any] = {}
+    if manifest is not None:
+        fields = {
+            "uploader": manifest.uploader,
+            "intent": manifest.intent,
+            "lane": plan_run(manifest, key, operator=operator).lane.value,
+            "dataset_id": manifest.dataset_id,
+        }
+    ledger.record_manifest_intake(
+        manifest_key=key,
+        status=ManifestStatus.REJECTED,
+        claimed_batch_id=batch_id,
+        archive_key=archive_key,
+        manifest_etag=etag,
+        error=reason,
+        **fields,
+    )
+    report = {
+        "manifest_key": key,
+        "manifest_etag": etag,
+        "batch_id": batch_id,
+        "status": "rejected",
+        "reason": reason,
+        "rejected_by": operator,
+        **(
+            error.as_report() if error else {"errors": [{"field": "(manifest)", "message": reason}]}
+        ),
+    }
+    store.archive_rejected_manifest(key, report)
+    ledger.log_activity(
+        actor=operator,
+        action="manifest_disabled_lane" if disabled else "manifest_rejected",
+        subject=batch_id or key,
+        details={"manifest_key": key, "reason": reason[:2000]},
+        key=f"rejected:{key}:{etag}",
+    )
+    emit(f"rejected {key}: {reason}")
+    entry = RejectedManifest(key, reason, batch_id, archive_key)
+    (result.disabled if disabled else result.rejected).append(entry)
+
+
+def pending_manifest_keys(store: ObjectStore, keys: Iterable[str]) -> list[str]:
+    """Which of ``keys`` are still waiting in ``manifests/`` (not archived yet)."""
+    waiting = set(store.list_manifest_keys())
+    return [k for k in keys if k in waiting]
