@@ -48,12 +48,12 @@ def put(store: ObjectStore, key: str, body: bytes | dict[str, Any] | list[Any]) 
     store.client.put_object(store.landing_bucket, key, io.BytesIO(data), len(data))
 
 
-def vector_manifest(store: ObjectStore, batch_id: str, **changes: Any) -> dict[str, Any]:
+def vector_manifest(store: ObjectStore, batch: str, **changes: Any) -> dict[str, Any]:
     doc = {
-        "batch_id": batch_id,
+        "batch_id": batch,
         "uploader": "jane",
         "intent": "ingest_vector",
-        "files": [{"path": f"s3://{store.landing_bucket}/{batch_id}/roads.geojson", "type": "vector"}],
+        "files": [{"path": f"s3://{store.landing_bucket}/{batch}/roads.geojson", "type": "vector"}],
         "metadata": {"tags": {"dataset_id": "roads"}},
     }
     doc.update(changes)
@@ -118,9 +118,11 @@ def test_unreadable_manifest_is_owned_by_the_default_lane(store, ledger) -> None
     legacy = tick(store, ledger, lanes=INGEST, operator="manifest_sensor")
     assert [r.key for r in legacy.rejected] == ["manifests/broken.json"]
     assert not store.landing_object_exists("manifests/broken.json")
-    report = json.loads(store.client.get_object(
-        store.landing_bucket, "archive/manifests/broken.json.rejection.json"
-    ).read())
+    report = json.loads(
+        store.client.get_object(
+            store.landing_bucket, "archive/manifests/broken.json.rejection.json"
+        ).read()
+    )
     assert "not valid JSON" in report["reason"] or "JSON" in report["reason"]
     records = ledger.get_manifest_by_key("manifests/broken.json")
     assert [r.status for r in records] == [ManifestStatus.REJECTED]

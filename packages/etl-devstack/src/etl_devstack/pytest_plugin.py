@@ -7,6 +7,10 @@ use the services named by the usual environment variables (``MINIO_ENDPOINT``,
 
 Fixtures export the effective settings as environment variables for the session, so code under
 test reads them exactly as in production.
+
+``deployed_platform`` runs the whole platform (both code-location gRPC servers, the daemon and
+the webserver on one PostgreSQL-backed instance) with the same code as ``make up``, on free
+ports in a temporary directory, for end-to-end tests through the webserver's GraphQL API.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import os
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pymongo
 import pytest
@@ -24,12 +29,21 @@ import pytest
 from etl_devstack.services import (
     LOOPBACK,
     ManagedProcess,
+    drop_database,
     ensure_buckets,
     ensure_postgis_database,
     free_port,
     mongo_server,
     s3_server,
 )
+from etl_devstack.stack import (
+    DEFAULT_LOCATIONS,
+    Stack,
+    StackConfig,
+    find_repo_root,
+    stack_processes,
+)
+from etl_devstack.webserver_client import DagsterWebserverClient
 
 EXTERNAL = os.environ.get("ETL_TEST_EXTERNAL_SERVICES") == "1"
 TEST_COMPUTE_DB = "spatial_compute_test"
@@ -177,3 +191,103 @@ def ledger_database(mongo_service: MongoService) -> Iterator[str]:
         warnings.warn(f"could not drop test ledger {name}: {exc}", stacklevel=1)
     finally:
         client.close()
+
+
+@dataclass
+class DeployedPlatform:
+    """A running deployment: webserver, daemon, one gRPC server per code location."""
+
+    stack: Stack
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client(self) -> DagsterWebserverClient:
+        return self.stack.client
+
+    @property
+    def ui_url(self) -> str:
+        return self.stack.config.ui_url
+
+    @property
+    def graphql_url(self) -> str:
+        return self.stack.client.graphql_url
+
+    def launch_job(
+        self,
+        location: str,
+        job_name: str,
+        run_config: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Submit a job through the webserver (run queue -> daemon -> gRPC server); run id."""
+        return self.client.launch_job(location, job_name, run_config=run_config, tags=tags)
+
+    def wait_for_run(self, run_id: str, timeout: float = 300.0) -> str:
+        """Wait for a terminal status (SUCCESS, FAILURE, CANCELED) and return it."""
+        return self.client.wait_for_run(run_id, timeout)
+
+    def run_errors(self, run_id: str) -> list[str]:
+        """Error messages from the run's event log, for assertion messages."""
+        return self.client.run_errors(run_id)
+
+
+@pytest.fixture(scope="session")
+def deployed_platform(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DeployedPlatform]:
+    """The whole platform on free loopback ports; torn down (no process left) after the session.
+
+    Instance storage is a fresh PostgreSQL database ``dagster_e2e_<hex>`` (dropped afterwards);
+    compute uses ``spatial_compute_test``. With ``ETL_TEST_EXTERNAL_SERVICES=1`` the S3 and
+    Mongo endpoints come from the environment instead of being started here.
+    """
+    root = find_repo_root(Path(__file__))
+    state_dir = tmp_path_factory.mktemp("platform")
+    base = StackConfig.from_env(state_dir, root / "infra", environ={})
+    pg = {
+        "postgres_host": os.environ.get("POSTGRES_HOST", LOOPBACK),
+        "postgres_port": int(os.environ.get("POSTGRES_PORT", "5432")),
+        "postgres_user": os.environ.get("POSTGRES_USER", "postgres"),
+        "postgres_password": os.environ.get("POSTGRES_PASSWORD", ""),
+    }
+    config = replace(
+        base,
+        **pg,
+        dagster_postgres_host=pg["postgres_host"],
+        dagster_postgres_port=pg["postgres_port"],
+        dagster_postgres_user=pg["postgres_user"],
+        dagster_postgres_password=pg["postgres_password"],
+        compute_database=TEST_COMPUTE_DB,
+        dagster_database=f"dagster_e2e_{uuid.uuid4().hex[:10]}",
+        ui_port=free_port(),
+        locations=tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
+        **(
+            {
+                "external_object_store": True,
+                "external_mongo": True,
+                "s3_host": os.environ["MINIO_ENDPOINT"].rpartition(":")[0],
+                "s3_port": int(os.environ["MINIO_ENDPOINT"].rpartition(":")[2]),
+                "s3_access_key": os.environ["MINIO_ROOT_USER"],
+                "s3_secret_key": os.environ["MINIO_ROOT_PASSWORD"],
+                # Taken as given (it may carry credentials or a replica set).
+                "extra_env": {"MONGO_CONNECTION_STRING": os.environ["MONGO_CONNECTION_STRING"]},
+            }
+            if EXTERNAL
+            else {"s3_port": free_port(), "mongo_port": free_port()}
+        ),
+    )
+    stack = Stack(config, log=lambda message: None)
+    stack.start(timeout=480)
+    try:
+        yield DeployedPlatform(stack=stack, env=config.environment())
+    finally:
+        leftovers = stack.stop()
+        drop_database(
+            config.dagster_database,
+            host=config.dagster_postgres_host,
+            port=config.dagster_postgres_port,
+            user=config.dagster_postgres_user,
+            password=config.dagster_postgres_password,
+        )
+    assert not leftovers, f"platform processes/ports left after teardown: {leftovers}"
+    assert not stack_processes(state_dir)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,18 +42,24 @@ class ServiceStartError(RuntimeError):
 
 @dataclass
 class ManagedProcess:
-    """A long-running child process with a log file, started detached from our terminal."""
+    """A long-running child process with a log file, started detached from our terminal.
+
+    Healthy means: ``health_check()`` returns true when one is given, else the process accepts
+    TCP connections on ``host:port``. A process without a port (``port=None``) and without a
+    health check is healthy as soon as it is running.
+    """
 
     name: str
     argv: list[str]
     log_path: Path
     host: str
-    port: int
+    port: int | None
     env: Mapping[str, str] | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    health_check: Callable[[], bool] | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 60.0) -> ManagedProcess:
-        if port_open(self.host, self.port):
+        if self.port is not None and port_open(self.host, self.port):
             raise ServiceStartError(f"{self.name}: port {self.host}:{self.port} is already in use")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **(self.env or {})}
@@ -76,11 +82,18 @@ class ManagedProcess:
                 raise ServiceStartError(
                     f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}"
                 )
-            if port_open(self.host, self.port):
+            if self._healthy():
                 return
             time.sleep(0.1)
         self.stop()
         raise ServiceStartError(f"{self.name} not healthy after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _healthy(self) -> bool:
+        if self.health_check is not None:
+            return self.health_check()
+        if self.port is None:
+            return True
+        return port_open(self.host, self.port)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -100,37 +113,77 @@ class ManagedProcess:
     def restart(self, timeout: float = 60.0) -> ManagedProcess:
         self.stop()
         deadline = time.monotonic() + timeout
-        while port_open(self.host, self.port) and time.monotonic() < deadline:
+        while (
+            self.port is not None
+            and port_open(self.host, self.port)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         return self.start(timeout)
 
 
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the processes in group ``pgid`` that are still running (zombies excluded).
+
+    Zombies are left out because a process we did not start (``down`` in a later shell) is
+    reaped by init, not by us; until then it holds no port and runs no code.
+    Falls back to ``killpg(pgid, 0)`` where ``/proc`` is not available.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            return [pgid]
+        return [pgid]
+    members: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) >= 3 and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def stop_process_group(
     pid: int, timeout: float = 15.0, child: subprocess.Popen[bytes] | None = None
-) -> None:
+) -> bool:
     """SIGTERM the process group led by ``pid``, then SIGKILL what is left after ``timeout``.
 
     ``child`` is our own Popen for ``pid``, reaped here so its zombie does not look alive.
+    Returns whether the group is gone (only zombies, if anything, remain).
     """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None:
             child.poll()
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
+        if not live_group_members(pid):
+            return True
         time.sleep(0.05)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
-        return
+        return True
     if child is not None:
         child.wait(timeout=5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not live_group_members(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def s3_server(port: int, log_path: Path, host: str = LOOPBACK) -> ManagedProcess:

@@ -1,1 +1,13 @@
-"""Spatial compute: PostGIS ephemeral schemas, GDAL runner, lake writers, spatial metadata."""
+"""Spatial compute: PostGIS ephemeral schemas, GDAL runner, lake writers, spatial metadata.
+
+Modules (import them directly; this package imports nothing heavy at import time):
+
+- ``etl_spatial.gdal``: ``run_gdal``, ``gdal_tool_versions``, ``s3_environment``, errors
+- ``etl_spatial.postgis``: ``PostgisResource`` (ephemeral run schemas, janitor queries)
+- ``etl_spatial.identifiers``: ``validate_identifier``, ``quote_identifier``
+- ``etl_spatial.loader``: ``load_vector`` raw files -> ``<run schema>.raw_data``
+- ``etl_spatial.arrow_io``: ADBC export to Arrow/GeoDataFrame and ``load_arrow_table``
+- ``etl_spatial.writers``: ``write_geoparquet``, ``write_parquet``, ``raster_to_cog``
+- ``etl_spatial.metadata``: ``describe_geoparquet``, ``describe_raster``, ``validate_cog``,
+  ``content_hash``
+"""

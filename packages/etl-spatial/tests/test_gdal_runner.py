@@ -1,0 +1,94 @@
+"""GDAL runner: allow-list, environment, secret scrubbing, timeouts, versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl_spatial.gdal import (
+    GdalError,
+    GdalTimeout,
+    GdalToolMissing,
+    gdal_tool_versions,
+    run_gdal,
+    s3_environment,
+    s3_uri_to_vsis3,
+    safe_environment,
+    scrub_secrets,
+    vsicurl_path,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_tool_versions_reports_the_installed_gdal():
+    versions = gdal_tool_versions(("gdalinfo", "ogr2ogr", "ogrinfo", "gdal_translate", "gdalwarp"))
+    assert set(versions) == {"gdalinfo", "ogr2ogr", "ogrinfo", "gdal_translate", "gdalwarp"}
+    assert all(v.startswith("GDAL ") for v in versions.values())
+
+
+def test_tools_outside_the_allow_list_are_refused():
+    with pytest.raises(ValueError, match="not allowed"):
+        run_gdal("bash", ["-c", "echo hi"])
+
+
+def test_missing_tool_says_how_to_install(monkeypatch):
+    with pytest.raises(GdalToolMissing) as info:
+        run_gdal("gdalinfo", ["--version"], env={"PATH": "/nonexistent"})
+    assert "gdal-bin" in str(info.value) and "image" in str(info.value)
+    assert isinstance(info.value, GdalError)
+
+
+def test_error_carries_gdal_message_without_secrets():
+    env = {"AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "PGPASSWORD": "pg-pass-123"}
+    with pytest.raises(GdalError) as info:
+        run_gdal("ogrinfo", ["-ro", "/nonexistent/pg-pass-123/s3cr3t-value.gpkg"], env=env)
+    message = str(info.value)
+    assert "ogrinfo failed" in message and "nonexistent" in message
+    assert "s3cr3t-value" not in message and "pg-pass-123" not in message
+    assert "s3cr3t-value" not in info.value.stderr
+
+
+def test_scrub_secrets_redacts_signatures_and_password_fragments():
+    text = (
+        "GET /b/k?X-Amz-Credential=AKIA123%2F20260101&X-Amz-Signature=abcdef0123 failed; "
+        "PG:dbname=x password=hunter2 host=h"
+    )
+    scrubbed = scrub_secrets(text, {"AWS_SECRET_ACCESS_KEY": "zzz-secret"})
+    assert "abcdef0123" not in scrubbed and "AKIA123" not in scrubbed and "hunter2" not in scrubbed
+    assert "dbname=x" in scrubbed
+
+
+def test_environment_is_minimal_and_env_wins(monkeypatch):
+    monkeypatch.setenv("MINIO_ROOT_PASSWORD", "not-for-gdal")
+    env = safe_environment({"AWS_S3_ENDPOINT": "127.0.0.1:9"})
+    assert "MINIO_ROOT_PASSWORD" not in env
+    assert env["AWS_S3_ENDPOINT"] == "127.0.0.1:9"
+    assert "PATH" in env
+
+
+def test_timeout_kills_the_tool():
+    # ogr2ogr reading from a TCP port that accepts connections but never answers.
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        with pytest.raises(GdalTimeout, match="did not finish within"):
+            run_gdal(
+                "ogrinfo",
+                ["-ro", f"/vsicurl/http://127.0.0.1:{port}/x.geojson"],
+                env={"GDAL_HTTP_TIMEOUT": "60"},
+                timeout=1.5,
+            )
+
+
+def test_s3_paths_and_environment():
+    assert s3_uri_to_vsis3("s3://landing-zone/b/roads.gpkg") == "/vsis3/landing-zone/b/roads.gpkg"
+    with pytest.raises(ValueError):
+        s3_uri_to_vsis3("s3://landing-zone/../x")
+    assert vsicurl_path("http://h/x?sig=1") == "/vsicurl/http://h/x?sig=1"
+    env = s3_environment("127.0.0.1:9000", "key", "secret")
+    assert env["AWS_HTTPS"] == "NO" and env["AWS_VIRTUAL_HOSTING"] == "FALSE"
+    with pytest.raises(ValueError, match="without a scheme"):
+        s3_environment("http://127.0.0.1:9000", "k", "s")

@@ -1,0 +1,269 @@
+"""Recipe registry: which transformation an intent gets, versioned.
+
+A :class:`Recipe` names a kind of transformation (vector, raster, tabular, join), its version
+and its parameters. ``recipe.fingerprint()`` goes into the content hash of a dataset version,
+so changing a recipe's parameters must bump its ``version``: identical inputs processed by a
+different recipe are a different version, never deduplicated against the old one.
+
+Intents not in :data:`RECIPES` get a generic recipe chosen by the batch's file type
+(:data:`DEFAULT_RECIPES`). A few parameters may be overridden per batch from
+``metadata.tags`` (:data:`OVERRIDE_TAGS`); overrides are validated and become part of the
+params, hence of the fingerprint. Unknown tags are ignored: tags carry other things too.
+
+This module is imported by sensors: it must stay light (no pyarrow, no psycopg connections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from etl_transforms.errors import RecipeError, RecipeOverrideError
+from etl_transforms.join import JoinOptions
+from etl_transforms.raster import RasterOptions
+from etl_transforms.tabular import TabularOptions
+from etl_transforms.vector import VectorSteps
+
+RecipeKind = Literal["vector", "raster", "tabular", "join"]
+RecipeParams = VectorSteps | RasterOptions | TabularOptions | JoinOptions
+
+_PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
+    "vector": VectorSteps,
+    "raster": RasterOptions,
+    "tabular": TabularOptions,
+    "join": JoinOptions,
+}
+
+OVERRIDE_TAGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "vector": MappingProxyType(
+            {"simplify_m": "simplification tolerance in metres (> 0), 0 to switch it off"}
+        ),
+        "raster": MappingProxyType(
+            {
+                "target_crs": "reproject to this CRS, e.g. 'EPSG:4326'",
+                "resampling": "resampling method, e.g. 'nearest' for categorical rasters",
+            }
+        ),
+        "tabular": MappingProxyType({}),
+        "join": MappingProxyType({}),
+    }
+)
+"""Per recipe kind: the ``metadata.tags`` keys that may override a parameter."""
+
+
+class Recipe(BaseModel):
+    """A versioned transformation recipe."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    version: int = Field(ge=1, description="bump whenever the behaviour or params change")
+    kind: RecipeKind
+    params: RecipeParams
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _params_match_kind(self) -> Recipe:
+        expected = _PARAMS_BY_KIND[self.kind]
+        if not isinstance(self.params, expected):
+            raise ValueError(
+                f"recipe {self.name!r} of kind {self.kind!r} needs {expected.__name__} params, "
+                f"got {type(self.params).__name__}"
+            )
+        return self
+
+    def fingerprint(self) -> dict[str, Any]:
+        """JSON-able identity of the recipe for content hashes and ledger records."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "params": self.params.model_dump(mode="json"),
+        }
+
+    def with_params(self, **changes: Any) -> Recipe:
+        """A copy with some params changed (validated)."""
+        model = type(self.params)
+        try:
+            params = model.model_validate({**self.params.model_dump(), **changes})
+        except ValidationError as exc:
+            raise RecipeOverrideError(
+                f"invalid parameters for recipe {self.name!r}: {exc.errors(include_url=False)}"
+            ) from None
+        return self.model_copy(update={"params": params})
+
+    def with_overrides(self, tags: Mapping[str, Any] | None) -> Recipe:
+        """Apply the allowed ``metadata.tags`` overrides for this recipe kind."""
+        if not tags:
+            return self
+        changes: dict[str, Any] = {}
+        if self.kind == "vector" and "simplify_m" in tags:
+            changes["simplify_tolerance_m"] = _simplify_tolerance(tags["simplify_m"])
+        if self.kind == "raster":
+            if "target_crs" in tags:
+                changes["target_crs"] = _tag_text(tags, "target_crs", "'EPSG:4326'")
+            if "resampling" in tags:
+                changes["resampling"] = _tag_text(tags, "resampling", "'nearest'")
+        if not changes:
+            return self
+        try:
+            params = type(self.params).model_validate({**self.params.model_dump(), **changes})
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            field = first["loc"][0] if first["loc"] else "?"
+            tag = {"simplify_tolerance_m": "simplify_m"}.get(str(field), str(field))
+            raise RecipeOverrideError(
+                f"metadata.tags.{tag} = {tags.get(tag)!r} is invalid for recipe "
+                f"{self.name!r}: {first['msg']}; {OVERRIDE_TAGS[self.kind].get(tag, '')}"
+            ) from None
+        return self.model_copy(update={"params": params})
+
+    def with_file_options(self, options: Any | None) -> Recipe:
+        """Apply a tabular file's reader options (``files[].options``: delimiter, encoding)."""
+        if options is None or self.kind != "tabular":
+            return self
+        changes = {}
+        for name in ("delimiter", "encoding"):
+            value = getattr(options, name, None)
+            if value is None and isinstance(options, Mapping):
+                value = options.get(name)
+            if value is not None:
+                changes[name] = value
+        return self.with_params(**changes) if changes else self
+
+
+def _simplify_tolerance(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecipeOverrideError(
+            f"metadata.tags.simplify_m must be a number of metres, e.g. 5 (got {value!r}); "
+            "use 0 to switch simplification off"
+        )
+    if value < 0:
+        raise RecipeOverrideError(
+            f"metadata.tags.simplify_m must not be negative (got {value!r}); use a tolerance "
+            "in metres such as 5, or 0 to switch simplification off"
+        )
+    return float(value) if value > 0 else None
+
+
+def _tag_text(tags: Mapping[str, Any], key: str, example: str) -> str:
+    value = tags[key]
+    if not isinstance(value, str):
+        raise RecipeOverrideError(
+            f"metadata.tags.{key} must be text such as {example} (got {value!r})"
+        )
+    return value
+
+
+def _recipe(name: str, kind: RecipeKind, params: RecipeParams, description: str) -> Recipe:
+    return Recipe(name=name, version=1, kind=kind, params=params, description=description)
+
+
+RECIPES: Mapping[str, Recipe] = MappingProxyType(
+    {
+        "ingest_vector": _recipe(
+            "vector_to_geoparquet",
+            "vector",
+            VectorSteps(),
+            "reproject to EPSG:4326, repair invalid, drop empty, promote to Multi*",
+        ),
+        "ingest_raster": _recipe(
+            "raster_to_cog",
+            "raster",
+            RasterOptions(),
+            "COG with internal overviews, nodata kept, CRS kept unless target_crs is set",
+        ),
+        "ingest_tabular": _recipe(
+            "csv_to_parquet",
+            "tabular",
+            TabularOptions(),
+            "streamed CSV -> Parquet, normalised headers, leading-zero codes kept as text",
+        ),
+        "join_datasets": _recipe(
+            "tabular_spatial_join",
+            "join",
+            JoinOptions(),
+            "tabular (left) joined onto spatial by a text key in PostGIS",
+        ),
+        # Legacy intents (legacy ingest lane).
+        "ingest_building_footprints": _recipe(
+            "building_footprints",
+            "vector",
+            VectorSteps(make_valid=True, drop_empty=True, simplify_tolerance_m=None),
+            "footprints: repair self-intersections, MultiPolygon, no simplification",
+        ),
+        "ingest_road_network": _recipe(
+            "road_network",
+            "vector",
+            # Simplification would move vertices off junctions and break connectivity.
+            VectorSteps(make_valid=True, drop_empty=True, simplify_tolerance_m=None),
+            "roads: MultiLineString, geometry kept vertex-exact (no simplification)",
+        ),
+    }
+)
+"""Intent -> recipe for the intents the platform knows."""
+
+DEFAULT_RECIPES: Mapping[str, Recipe] = MappingProxyType(
+    {
+        "vector": _recipe(
+            "generic_vector", "vector", VectorSteps(), "default recipe for unknown intents"
+        ),
+        "raster": _recipe(
+            "generic_raster", "raster", RasterOptions(), "default recipe for unknown intents"
+        ),
+        "tabular": _recipe(
+            "generic_tabular", "tabular", TabularOptions(), "default recipe for unknown intents"
+        ),
+    }
+)
+"""File type -> recipe for intents not in :data:`RECIPES`."""
+
+DEFAULT_RECIPE: Recipe = DEFAULT_RECIPES["vector"]
+"""The recipe for an unknown intent when the file type is not known."""
+
+
+def recipe_for(intent: str, file_type: str | None = None) -> Recipe:
+    """The recipe for ``intent``; for unknown intents the generic one for ``file_type``.
+
+    Raises :class:`RecipeError` when a known intent's recipe does not process ``file_type``
+    (e.g. ``ingest_road_network`` with a raster) or the file type is unknown.
+    """
+    if file_type is not None and file_type not in DEFAULT_RECIPES:
+        raise RecipeError(
+            f"file type {file_type!r} has no recipe; use one of {sorted(DEFAULT_RECIPES)}"
+        )
+    recipe = RECIPES.get(intent)
+    if recipe is None:
+        return DEFAULT_RECIPES[file_type] if file_type is not None else DEFAULT_RECIPE
+    if file_type is not None and recipe.kind != file_type:
+        raise RecipeError(
+            f"intent {intent!r} uses recipe {recipe.name!r} for {recipe.kind} data, but the "
+            f"batch holds {file_type} files; change the intent or the file type"
+        )
+    return recipe
+
+
+def resolve_recipe(
+    intent: str,
+    file_type: str | None = None,
+    *,
+    tags: Mapping[str, Any] | None = None,
+    file_options: Any | None = None,
+) -> Recipe:
+    """:func:`recipe_for` plus the batch's allowed overrides (tags, tabular file options)."""
+    return recipe_for(intent, file_type).with_overrides(tags).with_file_options(file_options)
+
+
+def recipe_for_manifest(manifest: Any) -> Recipe:
+    """The effective recipe of an :class:`etl_models.manifest.Manifest`."""
+    file_options = manifest.files[0].options if manifest.files else None
+    return resolve_recipe(
+        manifest.intent,
+        manifest.file_type,
+        tags=manifest.metadata.tags,
+        file_options=file_options,
+    )
