@@ -15,32 +15,12 @@ from etl_models.routing import Lane
 from etl_models.status import ManifestStatus, RunStatus
 from etl_pipeline.intake import evaluate_intake
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
-from etl_storage.ledger import Ledger
 from etl_storage.object_store import ObjectStore
 
 pytestmark = pytest.mark.integration
 
 SPATIAL = {Lane.SPATIAL}
 INGEST = {Lane.INGEST}
-
-
-@pytest.fixture
-def store(s3_service, buckets) -> ObjectStore:
-    landing, lake = buckets
-    return ObjectStore(
-        endpoint=s3_service.endpoint,
-        access_key=s3_service.access_key,
-        secret_key=s3_service.secret_key,
-        landing_bucket=landing,
-        lake_bucket=lake,
-    )
-
-
-@pytest.fixture
-def ledger(mongo_service, ledger_database) -> Ledger:
-    ledger = Ledger(connection_string=mongo_service.connection_string, database=ledger_database)
-    ledger.migrate()
-    return ledger
 
 
 def put(store: ObjectStore, key: str, body: bytes | dict[str, Any] | list[Any]) -> None:

@@ -281,3 +281,23 @@ def test_join_sql_is_one_statement_per_how():
         assert text.count("CREATE") == 1
         assert f" {keyword} " in text
     assert JoinSpec(left_key="code").right_key == "code"
+
+
+@pytest.mark.unit
+def test_spec_from_manifest_join_config():
+    from etl_models.manifest import JoinConfig
+
+    config = JoinConfig(
+        spatial_dataset_id="suburbs", tabular_dataset_id="census", left_key="sa2_code"
+    )
+    spec = JoinSpec.from_join_config(config)
+    assert (spec.left_key, spec.spatial_key, spec.how) == ("sa2_code", "sa2_code", "left")
+    config = JoinConfig(
+        spatial_dataset_id="suburbs",
+        tabular_dataset_id="census",
+        left_key="code",
+        right_key="sa2_code",
+        how="outer",
+    )
+    spec = JoinSpec.from_join_config(config)
+    assert (spec.left_key, spec.spatial_key, spec.how) == ("code", "sa2_code", "outer")

@@ -301,3 +301,19 @@ def test_coordinates_outside_the_declared_crs_fail_clearly(pg_conn, work_schema)
     with pytest.raises(SourceCrsError, match=r"EPSG:28355.*files\[\]\.crs"):
         apply_vector_steps(pg_conn, work_schema, declared_crs="EPSG:28355")
     assert "transformed" not in _tables(pg_conn, work_schema)
+
+
+def test_z_coordinates_are_kept(pg_conn, work_schema):
+    _create_raw(
+        pg_conn,
+        work_schema,
+        [(1, "a", "LINESTRING Z(0 0 10, 1000 1000 20)", 3857), (2, "b", "POINT Z(5 5 7)", 3857)],
+    )
+    report = apply_vector_steps(pg_conn, work_schema)
+    assert report.coordinate_dimensions == ("XYZ",)
+    rows = pg_conn.execute(
+        sql.SQL(
+            "SELECT id, ST_ZMin(geom), ST_ZMax(geom), ST_SRID(geom) FROM {} ORDER BY id"
+        ).format(sql.Identifier(work_schema, "transformed"))
+    ).fetchall()
+    assert rows == [(1, 10, 20, 4326), (2, 7, 7, 4326)]

@@ -53,6 +53,7 @@ FLAG_REPAIRED = 1
 FLAG_REPAIRED_AFTER_TRANSFORM = 2
 """Reprojection or simplification produced an invalid geometry that was repaired."""
 
+_ZM_FLAGS = {0: "XY", 1: "XYM", 2: "XYZ", 3: "XYZM"}
 _CRS_CODE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(\d+)\s*$")
 
 
@@ -83,6 +84,7 @@ class SourceGeometryProfile(BaseModel):
     unknown_srid_count: int
     srids: tuple[int, ...]
     geometry_types: tuple[str, ...]
+    coordinate_dimensions: tuple[str, ...] = Field(description="'XY', 'XYZ', 'XYM', 'XYZM'")
     column_srid: int
 
 
@@ -122,6 +124,9 @@ class VectorTransformReport(BaseModel):
     simplify_tolerance_m: float | None
     source_geometry_types: tuple[str, ...]
     geometry_types: tuple[str, ...]
+    coordinate_dimensions: tuple[str, ...] = Field(
+        description="of the source: 'XY', 'XYZ', 'XYM' or 'XYZM' (kept as they are)"
+    )
     bbox: tuple[float, float, float, float] | None = Field(
         description="(xmin, ymin, xmax, ymax) of the output in the target CRS"
     )
@@ -167,15 +172,18 @@ def build_vector_transform(
     geom: str = "geom",
     assign_srid: bool = False,
     promote_points: bool = False,
+    typed_column: bool = True,
 ) -> sql.Composed:
     """Build the single ``CREATE UNLOGGED TABLE ... AS SELECT`` applying ``steps``.
 
     ``attribute_columns`` are the non-geometry columns to carry, in order. ``source_srid`` is the
     CRS of the source geometries; with ``assign_srid`` it is stamped onto them first (the data
     carried SRID 0 and a CRS was declared). ``promote_points`` turns Points into MultiPoints
-    (used when the source mixes both). The target gets the attribute columns, ``geom`` typed
-    ``geometry(Geometry, target_srid)`` and an integer ``_etl_flags`` column (see ``FLAG_*``)
-    that :func:`apply_vector_steps` drops after counting.
+    (used when the source mixes both). The target gets the attribute columns, ``geom`` and an
+    integer ``_etl_flags`` column (see ``FLAG_*``) that :func:`apply_vector_steps` drops after
+    counting. With ``typed_column`` (for 2D data) ``geom`` is typed ``geometry(Geometry,
+    target_srid)`` so ``geometry_columns`` reports the SRID; Z/M data stays ``geometry`` (a 2D
+    type modifier would reject it), each value still carrying the target SRID.
     """
     schema = schema_name(schema)
     validate_platform_name(source_table, field="source_table")
@@ -321,11 +329,14 @@ def build_vector_transform(
     final_where = None
     if steps.drop_empty:
         final_where = sql.SQL("{g} IS NOT NULL AND NOT ST_IsEmpty({g})").format(g=g)
+    out_geom: sql.Composable = g
+    if typed_column:
+        out_geom = sql.SQL("{g}::geometry(Geometry, {srid})").format(
+            g=g, srid=sql.Literal(steps.target_srid)
+        )
     select_items: list[sql.Composable] = [
         *attrs,
-        sql.SQL("{g}::geometry(Geometry, {srid}) AS {out}").format(
-            g=g, srid=sql.Literal(steps.target_srid), out=sql.Identifier(geom)
-        ),
+        sql.SQL("{} AS {}").format(out_geom, sql.Identifier(geom)),
         flags,
     ]
     query = sql.SQL("SELECT {items} FROM {rel}").format(
@@ -364,7 +375,9 @@ def profile_source_geometry(
             "coalesce(array_agg(DISTINCT ST_SRID({g})) FILTER (WHERE ST_SRID({g}) <> 0), "
             "'{{}}'::int[]), "
             "coalesce(array_agg(DISTINCT GeometryType({g})) FILTER (WHERE {g} IS NOT NULL), "
-            "'{{}}'::text[]) "
+            "'{{}}'::text[]), "
+            "coalesce(array_agg(DISTINCT ST_Zmflag({g})) FILTER (WHERE {g} IS NOT NULL), "
+            "'{{}}'::smallint[]) "
             "FROM {t}"
         ).format(g=g, t=sql.Identifier(schema, table))
     ).fetchone()
@@ -381,6 +394,7 @@ def profile_source_geometry(
         unknown_srid_count=row[3],
         srids=tuple(sorted(row[4])),
         geometry_types=tuple(sorted(row[5])),
+        coordinate_dimensions=tuple(_ZM_FLAGS[int(flag)] for flag in sorted(row[6])),
         column_srid=int(column_srid_row[0]) if column_srid_row and column_srid_row[0] else 0,
     )
 
@@ -520,6 +534,7 @@ def apply_vector_steps(
             geom=geom,
             assign_srid=assign or source_srid is None,
             promote_points=promote_points,
+            typed_column=set(profile.coordinate_dimensions) <= {"XY"},
         )
         try:
             conn.execute(statement)
@@ -563,6 +578,7 @@ def apply_vector_steps(
         simplify_tolerance_m=steps.simplify_tolerance_m,
         source_geometry_types=profile.geometry_types,
         geometry_types=out["types"],
+        coordinate_dimensions=profile.coordinate_dimensions,
         bbox=out["bbox"],
         steps=steps,
     )

@@ -1,0 +1,332 @@
+"""Lane runners from raw files in the landing bucket to lake versions, against real services.
+
+Each test takes a manifest in through ``evaluate_intake`` exactly as a sensor would, runs the
+lane runner as a run would, then reads the lake object back with independent readers and
+checks the ledger, the archive and that no run schema is left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_models.cursor import ManifestCursor
+from etl_models.routing import Lane
+from etl_models.status import ManifestStatus
+from etl_pipeline.intake import evaluate_intake
+from etl_pipeline.lanes import (
+    BatchRun,
+    LaneError,
+    Services,
+    process_batch,
+    process_join,
+    process_spatial,
+    process_tabular,
+)
+from etl_spatial.postgis import schema_name_for_run
+
+pytestmark = pytest.mark.integration
+
+ROADS = {
+    "type": "FeatureCollection",
+    "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"road_id": f"R{i:03d}", "name": f"road {i}", "lanes": i % 3 + 1},
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [
+                    [16_000_000 + i * 100, -4_500_000],
+                    [16_000_050 + i * 100, -4_500_080],
+                ],
+            },
+        }
+        for i in range(20)
+    ],
+}
+
+BOWTIE = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"zone": "z1"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]],
+            },
+        },
+        {
+            "type": "Feature",
+            "properties": {"zone": "z2"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[3, 0], [4, 0], [4, 1], [3, 1], [3, 0]]],
+            },
+        },
+    ],
+}
+
+
+def put(services: Services, key: str, body: bytes) -> None:
+    store = services.store
+    store.client.put_object(store.landing_bucket, key, io.BytesIO(body), len(body))
+
+
+def submit(services: Services, batch_id: str, files: dict[str, bytes], **manifest: Any) -> str:
+    """Upload raw files then the manifest, as a user would; returns the manifest key."""
+    store = services.store
+    entries = []
+    for name, body in files.items():
+        put(services, f"{batch_id}/{name}", body)
+        entries.append({"path": f"s3://{store.landing_bucket}/{batch_id}/{name}"})
+    doc = {"batch_id": batch_id, "uploader": "jane", **manifest}
+    if files:
+        doc["files"] = [
+            {**e, **f} for e, f in zip(entries, manifest.pop("file_specs"), strict=True)
+        ]
+        doc.pop("file_specs")
+    key = f"manifests/{batch_id}.json"
+    put(services, key, json.dumps(doc).encode())
+    return key
+
+
+def take_in(services: Services, lane: Lane) -> BatchRun:
+    """One sensor tick for ``lane``; the queued batch as a run would see it."""
+    result = evaluate_intake(
+        store=services.store,
+        ledger=services.ledger,
+        cursor=ManifestCursor(),
+        owned_lanes={lane},
+        operator=f"{lane.value}_sensor",
+    )
+    assert not result.rejected, result.rejected
+    [queued] = result.queued
+    return BatchRun(
+        services=services,
+        dagster_run_id=str(uuid.uuid4()),
+        job_name=queued.plan.job_name,
+        tags=queued.plan.tags,
+    )
+
+
+def read_lake(services: Services, key: str, tmp_path: Path) -> Path:
+    dest = tmp_path / Path(key).name
+    services.store.download_from_lake(key, dest)
+    return dest
+
+
+def no_run_schema_left(services: Services, run: BatchRun) -> bool:
+    return schema_name_for_run(run.dagster_run_id) not in {
+        info.schema for info in services.postgis.list_run_schemas()
+    }
+
+
+def ingest_roads(services: Services, batch_id: str, data: dict = ROADS) -> BatchRun:
+    submit(
+        services, batch_id, {"roads.geojson": json.dumps(data).encode()},
+        intent="ingest_vector", metadata={"tags": {"dataset_id": "roads"}},
+        file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    return take_in(services, Lane.SPATIAL)
+
+
+def test_vector_batch_to_geoparquet(services: Services, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    run = ingest_roads(services, "roads_1")
+    result = process_spatial(run)
+
+    asset = result.asset
+    assert not result.deduplicated
+    assert (asset.dataset_id, asset.version, asset.s3_key) == ("roads", 1, "roads/v1/data.parquet")
+    local = read_lake(services, asset.s3_key, tmp_path)
+    geo = json.loads(pq.read_schema(local).metadata[b"geo"])
+    assert geo["version"] == "1.1.0"
+    column = geo["columns"][geo["primary_column"]]
+    assert column["crs"]["id"] == {"authority": "EPSG", "code": 4326}
+    assert "covering" in column and column["geometry_types"] == ["MultiLineString"]
+    frame = gpd.read_parquet(local)
+    assert len(frame) == 20 and frame.crs.to_epsg() == 4326
+    assert set(frame["road_id"]) == {f"R{i:03d}" for i in range(20)}
+    assert 143 < frame.total_bounds[0] < 145  # 16,000,000 m east in EPSG:3857 is ~143.7°E
+
+    assert asset.source_crs == "EPSG:3857" and asset.crs == "EPSG:4326"
+    assert asset.row_count == 20 and result.quality.rows_accounted
+    assert result.quality.invalid_geometries == 0
+    assert [i.etag for i in asset.inputs] and asset.inputs[0].size > 0
+
+    ledger = services.ledger
+    assert ledger.get_asset("roads", 1).content_hash == asset.content_hash
+    edges = ledger.lineage_for(asset.id)
+    assert [e.kind for e in edges] == ["input"]
+    run_record = ledger.get_run(run.dagster_run_id)
+    assert [p.asset_id for p in run_record.produced_assets] == [asset.id]
+    assert ledger.get_manifest("roads_1").status == ManifestStatus.RUNNING  # the run owns the end
+    assert services.store.landing_object_exists("archive/manifests/roads_1.json")
+    assert not services.store.landing_object_exists("manifests/roads_1.json")
+
+    item = json.loads(services.store.client.get_object(
+        services.store.lake_bucket, "roads/v1/item.json").read())  # fmt: skip
+    assert item["assets"]["data"]["href"].endswith("roads/v1/data.parquet")
+    assert item["properties"]["proj:code"] == "EPSG:4326"
+    assert no_run_schema_left(services, run)
+
+
+def test_second_batch_is_v2_and_identical_reingest_is_deduplicated(services: Services) -> None:
+    first = process_spatial(ingest_roads(services, "roads_1"))
+    changed = json.loads(json.dumps(ROADS))
+    changed["features"] = changed["features"][:10]
+    changed["features"][0]["properties"]["extra"] = "x"
+    second = process_spatial(ingest_roads(services, "roads_2", changed))
+    assert (first.asset.version, second.asset.version) == (1, 2)
+    assert second.drift.previous_version == 1 and second.drift.added == ["extra"]
+
+    again = ingest_roads(services, "roads_3")  # same bytes as roads_1, new batch
+    result = process_spatial(again)
+    assert result.deduplicated and result.asset.version == 1
+    assert services.ledger.versions("roads") == [1, 2]
+    link = services.ledger.get_run(again.dagster_run_id).produced_assets
+    assert link[0].deduplicated and link[0].asset_id == first.asset.id
+
+
+def test_invalid_geometries_repaired_and_counted(services: Services, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    submit(
+        services, "zones_1", {"zones.geojson": json.dumps(BOWTIE).encode()},
+        intent="ingest_vector", metadata={"tags": {"dataset_id": "zones"}},
+        file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    result = process_spatial(take_in(services, Lane.SPATIAL))
+    assert result.report["transform"]["repaired_count"] == 1
+    assert result.quality.invalid_geometries == 0
+    frame = gpd.read_parquet(read_lake(services, result.asset.s3_key, tmp_path))
+    assert frame.geometry.is_valid.all() and len(frame) == 2
+
+
+def test_failing_input_leaves_no_schema_and_no_lake_object(services: Services) -> None:
+    submit(
+        services, "broken_1", {"broken.geojson": b'{"type": "FeatureCollection", "features": ['},
+        intent="ingest_vector", metadata={"tags": {"dataset_id": "broken"}},
+        file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    run = take_in(services, Lane.SPATIAL)
+    with pytest.raises(Exception, match=r"broken\.geojson|files\[0\]"):
+        process_spatial(run)
+    assert no_run_schema_left(services, run)
+    assert not list(services.store.client.list_objects(services.store.lake_bucket, recursive=True))
+    assert services.ledger.versions("broken") == []
+
+
+def test_tabular_csv_to_parquet_keeps_leading_zeros(services: Services, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    csv = "Road ID,Count,Post Code\n" + "".join(
+        f"R{i:03d},{i * 10},0{800 + i}\n" for i in range(20)
+    )
+    submit(
+        services, "counts_1", {"counts.csv": csv.encode()},
+        intent="ingest_tabular", metadata={"tags": {"dataset_id": "counts"}},
+        file_specs=[{"type": "tabular"}],
+    )  # fmt: skip
+    result = process_tabular(take_in(services, Lane.TABULAR))
+    table = pq.read_table(read_lake(services, result.asset.s3_key, tmp_path))
+    assert table.num_rows == 20 and result.quality.source_rows == 20
+    assert table.column_names == ["road_id", "count", "post_code"]
+    assert table.column("post_code")[0].as_py() == "0800"
+    assert result.asset.format == "parquet"
+    mapping = {m["original"]: m["normalised"] for m in result.report["header_mapping"]}
+    assert mapping["Road ID"] == "road_id"
+
+
+@pytest.mark.parametrize(
+    ("how", "rows", "with_geometry"),
+    [("left", 12, 10), ("inner", 10, 10), ("right", 20, 20), ("outer", 22, 20)],
+)
+def test_join_semantics_end_to_end(
+    services: Services, tmp_path: Path, how: str, rows: int, with_geometry: int
+) -> None:
+    import geopandas as gpd
+
+    process_spatial(ingest_roads(services, "roads_1"))
+    # 10 counts match roads R000..R009, 2 match nothing.
+    csv = "road,n\n" + "".join(f"R{i:03d},{i}\n" for i in range(10)) + "X1,1\nX2,2\n"
+    submit(
+        services, "counts_1", {"counts.csv": csv.encode()},
+        intent="ingest_tabular", metadata={"tags": {"dataset_id": "counts"}},
+        file_specs=[{"type": "tabular"}],
+    )  # fmt: skip
+    process_tabular(take_in(services, Lane.TABULAR))
+    join = {
+        "spatial_dataset_id": "roads",
+        "tabular_dataset_id": "counts",
+        "left_key": "road",
+        "right_key": "road_id",
+        "how": how,
+    }
+    submit(
+        services, f"join_{how}", {}, intent="join_datasets",
+        metadata={"tags": {"dataset_id": f"roads_counts_{how}"}, "join_config": join},
+    )  # fmt: skip
+    run = take_in(services, Lane.JOIN)
+    result = process_join(run)
+    frame = gpd.read_parquet(read_lake(services, result.asset.s3_key, tmp_path))
+    assert len(frame) == rows
+    assert int(frame.geometry.notna().sum()) == with_geometry
+    assert {"road_id", "name", "lanes", "road", "n"} <= set(frame.columns)
+    report = result.report["join"]
+    assert report["match_rate"] == pytest.approx(10 / 12)
+    assert report["unmatched_tabular_keys"]["count"] == 2
+    parents = {p.role: (p.dataset_id, p.version) for p in result.asset.parents}
+    assert parents == {"spatial": ("roads", 1), "tabular": ("counts", 1)}
+    kinds = sorted(e.kind for e in services.ledger.lineage_for(result.asset.id))
+    assert kinds == ["parent", "parent"]
+    assert no_run_schema_left(services, run)
+
+
+def test_raster_to_cog(services: Services, tmp_path: Path) -> None:
+    from etl_spatial.gdal import run_gdal
+    from etl_spatial.metadata import validate_cog
+
+    source = tmp_path / "dem.asc"
+    rows = "\n".join(" ".join(str((r * 7 + c) % 50) for c in range(64)) for r in range(64))
+    source.write_text(
+        "ncols 64\nnrows 64\nxllcorner 144.0\nyllcorner -38.0\ncellsize 0.01\n"
+        f"NODATA_value -9999\n{rows}\n"
+    )
+    tif = tmp_path / "dem.tif"
+    run_gdal("gdal_translate", ["-of", "GTiff", "-a_srs", "EPSG:4326", str(source), str(tif)])
+    submit(
+        services, "dem_1", {"dem.tif": tif.read_bytes()},
+        intent="ingest_raster", metadata={"tags": {"dataset_id": "dem"}},
+        file_specs=[{"type": "raster"}],
+    )  # fmt: skip
+    result = process_spatial(take_in(services, Lane.SPATIAL))
+    assert result.asset.s3_key == "dem/v1/data.tif" and result.asset.format == "cog"
+    validate_cog(read_lake(services, result.asset.s3_key, tmp_path))
+    assert result.asset.crs == "EPSG:4326"
+    assert result.asset.bounds[0] == pytest.approx(144.0)
+
+
+def test_legacy_dispatch_by_content(services: Services) -> None:
+    submit(
+        services, "legacy_1", {"roads.geojson": json.dumps(ROADS).encode()},
+        intent="ingest_road_network", metadata={"tags": {"dataset_id": "legacy_roads"}},
+        file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    result = process_batch(take_in(services, Lane.INGEST))
+    assert result.asset.dataset_id == "legacy_roads" and result.asset.row_count == 20
+
+
+def test_run_without_batch_tag_fails_clearly(services: Services) -> None:
+    run = BatchRun(services=services, dagster_run_id=str(uuid.uuid4()), job_name="x", tags={})
+    with pytest.raises(LaneError, match="Upload a manifest"):
+        process_spatial(run)
