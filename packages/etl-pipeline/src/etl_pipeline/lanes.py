@@ -96,11 +96,29 @@ class QualityFacts:
     dropped_rows: int = 0  # rows the recipe removed on purpose (empty/null geometries)
     invalid_geometries: int | None = None
     empty_geometries: int | None = None
-    is_spatial: bool = True
+    kind: str = "vector"  # vector | raster | tabular
 
     @property
     def rows_accounted(self) -> bool:
         return self.source_rows is None or self.output_rows + self.dropped_rows == self.source_rows
+
+    def violations(self) -> list[str]:
+        """Broken output contracts; a batch with any is failed before it reaches the lake."""
+        problems: list[str] = []
+        if self.kind == "vector" and self.crs != TARGET_CRS:
+            problems.append(f"output CRS is {self.crs}, the lake contract is {TARGET_CRS}")
+        if self.kind == "raster" and not self.crs:
+            problems.append("the raster has no CRS; declare files[0].crs or fix the source")
+        if self.invalid_geometries:
+            problems.append(f"{self.invalid_geometries} invalid geometries left after repair")
+        if self.empty_geometries:
+            problems.append(f"{self.empty_geometries} empty geometries in the output")
+        if not self.rows_accounted:
+            problems.append(
+                f"row count mismatch: source {self.source_rows}, output {self.output_rows} + "
+                f"{self.dropped_rows} dropped on purpose"
+            )
+        return problems
 
 
 @dataclass(frozen=True)
@@ -268,6 +286,13 @@ def _publish(
 ) -> LaneResult:
     """Version, upload (write-once), STAC item, ledger record, lineage: in that order."""
     store, ledger = run.services.store, run.services.ledger
+    problems = out.quality.violations()
+    if problems:
+        raise LaneError(
+            f"batch {manifest.batch_id}: output breaks the lake contract ("
+            + "; ".join(problems)
+            + "); nothing was published"
+        )
     drift = schema_drift(ledger, dataset_id, out.columns)
     version = ledger.allocate_version(dataset_id)
     prefix = lake_prefix(dataset_id, version)
@@ -481,7 +506,7 @@ def process_raster(run: BatchRun, manifest: Manifest | None = None) -> LaneResul
             source_crs=meta.source_crs,
             geometry_types=[],
             columns=bands,
-            quality=QualityFacts(crs=meta.crs, output_rows=0, source_rows=None, is_spatial=False),
+            quality=QualityFacts(crs=meta.crs, output_rows=0, source_rows=None, kind="raster"),
             report={"raster": meta.model_dump(mode="json")},
         )
         return _publish(
@@ -536,7 +561,7 @@ def process_tabular(run: BatchRun, manifest: Manifest | None = None) -> LaneResu
                 crs=None,
                 output_rows=report.row_count,
                 source_rows=_count_csv_records(source, recipe.params),
-                is_spatial=False,
+                kind="tabular",
             ),
             report={
                 "header_mapping": report.header_mapping.as_records(),

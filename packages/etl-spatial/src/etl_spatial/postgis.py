@@ -175,6 +175,20 @@ class PostgisResource(ConfigurableResource):
             database=s.database,
         )
 
+    @classmethod
+    def from_env(cls) -> PostgisResource:
+        """For Dagster definitions: the password as ``EnvVar`` (resolved at run time, never
+        stored in the definitions) when one is set; the rest from the settings."""
+        import os
+
+        from dagster import EnvVar
+
+        from etl_models.settings import PostgisSettings
+
+        s = PostgisSettings()
+        password = EnvVar("POSTGRES_PASSWORD") if os.environ.get("POSTGRES_PASSWORD") else ""
+        return cls(host=s.host, port=s.port, user=s.user, password=password, database=s.database)
+
     # -- connections -------------------------------------------------------------------------
 
     def connect(

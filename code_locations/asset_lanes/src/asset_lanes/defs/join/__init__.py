@@ -1,0 +1,1 @@
+"""Join lane: a tabular dataset joined onto a spatial one in PostGIS (intent join_datasets)."""

@@ -1,0 +1,1 @@
+"""Tabular lane: CSV to Parquet (intent ingest_tabular)."""

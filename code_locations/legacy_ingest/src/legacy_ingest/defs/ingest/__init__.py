@@ -1,0 +1,1 @@
+"""Legacy ingest lane: every intent the routing table gives to no other lane."""

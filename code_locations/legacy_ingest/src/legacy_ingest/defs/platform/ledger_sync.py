@@ -1,0 +1,14 @@
+"""Run status mirrored into the ledger, and the janitor of PostGIS run schemas."""
+
+from etl_pipeline.orchestration import run_status_sensors, schema_janitor_sensor
+
+LOCATION = "legacy_ingest"
+
+(
+    legacy_ingest_run_started_sensor,
+    legacy_ingest_run_success_sensor,
+    legacy_ingest_run_failure_sensor,
+    legacy_ingest_run_canceled_sensor,
+) = run_status_sensors(LOCATION)
+
+legacy_ingest_schema_janitor = schema_janitor_sensor(LOCATION)
