@@ -1,4 +1,4 @@
-"""Ledger metadata: content hash, GeoParquet description, TIFF structure parsing."""
+"""Ledger metadata: GeoParquet description, CRS labels, TIFF structure parsing."""
 
 from __future__ import annotations
 
@@ -8,50 +8,12 @@ import pytest
 
 from etl_spatial.metadata import (
     MetadataError,
-    content_hash,
     crs_to_label,
     describe_geodataframe,
     describe_geoparquet,
-    file_sha256,
 )
 
 pytestmark = pytest.mark.unit
-
-INPUTS = [
-    {"path": "s3://landing-zone/b/a.shp", "etag": '"e1"', "size": 10},
-    {"path": "s3://landing-zone/b/a.dbf", "etag": "e2", "size": 20},
-]
-
-
-def test_content_hash_is_order_independent_and_path_free():
-    h = content_hash(INPUTS, "vector_default", "1", {"target_crs": "EPSG:4326"})
-    assert len(h) == 64
-    assert h == content_hash(
-        list(reversed(INPUTS)), "vector_default", "1", {"target_crs": "EPSG:4326"}
-    )
-    moved = [{**i, "path": i["path"].replace("/b/", "/c/")} for i in INPUTS]
-    assert h == content_hash(moved, "vector_default", "1", {"target_crs": "EPSG:4326"})
-
-
-def test_content_hash_changes_with_content_recipe_and_params():
-    base = content_hash(INPUTS, "vector_default", "1", {"a": 1})
-    changed = [dict(INPUTS[0], etag="other"), INPUTS[1]]
-    assert content_hash(changed, "vector_default", "1", {"a": 1}) != base
-    assert content_hash(INPUTS, "vector_default", "2", {"a": 1}) != base
-    assert content_hash(INPUTS, "other", "1", {"a": 1}) != base
-    assert content_hash(INPUTS, "vector_default", "1", {"a": 2}) != base
-    assert content_hash(INPUTS, "vector_default", "1", {"a": 1, "b": None}) != base
-
-
-def test_content_hash_needs_etag_or_bytes(tmp_path: Path):
-    with pytest.raises(ValueError, match=r"inputs\[0\].*etag"):
-        content_hash([{"path": "x", "size": 1}], "r", "1", {})
-    f = tmp_path / "x.bin"
-    f.write_bytes(b"hello")
-    digest = file_sha256(f)
-    assert digest == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-    assert len(content_hash([{"path": "x", "sha256": digest, "size": 5}], "r", "1", {})) == 64
-
 
 def test_describe_geoparquet_requires_geo_metadata(tmp_path: Path):
     import pyarrow as pa

@@ -46,8 +46,6 @@ from etl_pipeline.stac import (
 )
 
 if TYPE_CHECKING:
-    from bson import ObjectId
-
     from etl_spatial.postgis import PostgisResource
     from etl_storage.ledger import Ledger
     from etl_storage.object_store import ObjectStore
@@ -282,7 +280,6 @@ def _publish(
     content_hash: str,
     inputs: list[InputFile],
     parents: list[ParentAsset],
-    parent_ids: Sequence[tuple[ObjectId, str]] = (),
 ) -> LaneResult:
     """Version, upload (write-once), STAC item, ledger record, lineage: in that order."""
     store, ledger = run.services.store, run.services.ledger
@@ -350,8 +347,8 @@ def _publish(
     )
     asset.id = ledger.register_asset(asset)
     ledger.add_input_lineage(asset.id, inputs, run_id=run_id)
-    for parent_id, role in parent_ids:
-        ledger.add_parent_lineage(asset.id, parent_id, role=role, run_id=run_id)
+    for parent in parents:
+        ledger.add_parent_lineage(asset.id, parent.asset_id, role=parent.role, run_id=run_id)
     ledger.link_run_asset(run.dagster_run_id, asset.id)
     ledger.log_activity(
         actor=manifest.uploader,
@@ -374,29 +371,71 @@ def _columns(specs: Sequence[Any]) -> list[ColumnInfo]:
     return [ColumnInfo(name=s.name, type=str(s.type)) for s in specs]
 
 
+@dataclass(frozen=True)
+class _PreparedBatch:
+    """A batch with its recipe and content hash, ready to process (unless ``matched``)."""
+
+    run: BatchRun
+    manifest: Manifest
+    recipe: Recipe
+    recipe_record: RecipeRecord
+    content_hash: str
+    inputs: list[InputFile]
+    parents: list[ParentAsset]
+    matched: LaneResult | None
+
+    def publish(self, out: _Output) -> LaneResult:
+        return _publish(
+            self.run,
+            self.manifest,
+            self.manifest.dataset_id,
+            out,
+            recipe=self.recipe_record,
+            content_hash=self.content_hash,
+            inputs=self.inputs,
+            parents=self.parents,
+        )
+
+
+def _prepare(
+    run: BatchRun,
+    manifest: Manifest,
+    *,
+    parents: list[ParentAsset] | None = None,
+    extra_params: dict[str, Any] | None = None,
+) -> _PreparedBatch:
+    """Recipe, provenance and content hash of a batch; the matching version if one exists.
+
+    Raw-file batches are identified by their inputs (ETag, size), derived ones (joins) by
+    their parent versions.
+    """
+    from etl_transforms.registry import recipe_for_manifest
+
+    recipe = recipe_for_manifest(manifest)
+    record = _recipe_record(recipe)
+    if extra_params:
+        record = record.model_copy(update={"params": {**record.params, **extra_params}})
+    inputs = [] if parents is not None else _inputs(run.services.store, manifest)
+    content_hash = asset_content_hash(
+        dataset_id=manifest.dataset_id, recipe=record, inputs=inputs, parents=parents or []
+    )
+    matched = _matched(run, content_hash, manifest.dataset_id)
+    return _PreparedBatch(
+        run, manifest, recipe, record, content_hash, inputs, parents or [], matched
+    )
+
+
 # --- vector ---------------------------------------------------------------------------------
 
 
 def process_vector(run: BatchRun, manifest: Manifest | None = None) -> LaneResult:
     """Vector files -> PostGIS (load, recipe) -> GeoParquet 1.1 in EPSG:4326."""
-    from etl_transforms.registry import recipe_for_manifest
-
     manifest = manifest or begin(run)
-    store = run.services.store
-    recipe = recipe_for_manifest(manifest)
-    recipe_record = _recipe_record(recipe)
-    dataset_id = manifest.dataset_id
-    inputs = _inputs(store, manifest)
-    content_hash = asset_content_hash(dataset_id=dataset_id, recipe=recipe_record, inputs=inputs)
-    matched = _matched(run, content_hash, dataset_id)
-    if matched is not None:
-        return matched
+    batch = _prepare(run, manifest)
+    if batch.matched is not None:
+        return batch.matched
     with _workdir() as tmp:
-        out = _vector_output(run, manifest, recipe, tmp)
-        return _publish(
-            run, manifest, dataset_id, out, recipe=recipe_record, content_hash=content_hash,
-            inputs=inputs, parents=[],
-        )  # fmt: skip
+        return batch.publish(_vector_output(run, manifest, batch.recipe, tmp))
 
 
 def _vector_output(run: BatchRun, manifest: Manifest, recipe: Recipe, tmp: Path) -> _Output:
@@ -474,18 +513,13 @@ def _vector_output(run: BatchRun, manifest: Manifest, recipe: Recipe, tmp: Path)
 def process_raster(run: BatchRun, manifest: Manifest | None = None) -> LaneResult:
     """A GDAL raster -> validated Cloud-Optimized GeoTIFF."""
     from etl_transforms.raster import raster_to_lake_cog
-    from etl_transforms.registry import recipe_for_manifest
 
     manifest = manifest or begin(run)
     store = run.services.store
-    recipe = recipe_for_manifest(manifest)
-    recipe_record = _recipe_record(recipe)
-    dataset_id = manifest.dataset_id
-    inputs = _inputs(store, manifest)
-    content_hash = asset_content_hash(dataset_id=dataset_id, recipe=recipe_record, inputs=inputs)
-    matched = _matched(run, content_hash, dataset_id)
-    if matched is not None:
-        return matched
+    batch = _prepare(run, manifest)
+    if batch.matched is not None:
+        return batch.matched
+    recipe = batch.recipe
     source = manifest.files[0]
     with _workdir() as tmp:
         meta = raster_to_lake_cog(
@@ -509,10 +543,7 @@ def process_raster(run: BatchRun, manifest: Manifest | None = None) -> LaneResul
             quality=QualityFacts(crs=meta.crs, output_rows=0, source_rows=None, kind="raster"),
             report={"raster": meta.model_dump(mode="json")},
         )
-        return _publish(
-            run, manifest, dataset_id, out, recipe=recipe_record, content_hash=content_hash,
-            inputs=inputs, parents=[],
-        )  # fmt: skip
+        return batch.publish(out)
 
 
 def process_spatial(run: BatchRun) -> LaneResult:
@@ -528,19 +559,14 @@ def process_spatial(run: BatchRun) -> LaneResult:
 
 def process_tabular(run: BatchRun, manifest: Manifest | None = None) -> LaneResult:
     """CSV -> Parquet, streamed in chunks, headers normalised (mapping kept)."""
-    from etl_transforms.registry import recipe_for_manifest
     from etl_transforms.tabular import csv_to_parquet
 
     manifest = manifest or begin(run)
     store = run.services.store
-    recipe = recipe_for_manifest(manifest)
-    recipe_record = _recipe_record(recipe)
-    dataset_id = manifest.dataset_id
-    inputs = _inputs(store, manifest)
-    content_hash = asset_content_hash(dataset_id=dataset_id, recipe=recipe_record, inputs=inputs)
-    matched = _matched(run, content_hash, dataset_id)
-    if matched is not None:
-        return matched
+    batch = _prepare(run, manifest)
+    if batch.matched is not None:
+        return batch.matched
+    recipe = batch.recipe
     with _workdir() as tmp:
         source = tmp / "source.csv"
         store.download_from_landing(manifest.files[0].key, source)
@@ -568,10 +594,7 @@ def process_tabular(run: BatchRun, manifest: Manifest | None = None) -> LaneResu
                 "string_id_columns": list(report.string_id_columns),
             },
         )
-        return _publish(
-            run, manifest, dataset_id, out, recipe=recipe_record, content_hash=content_hash,
-            inputs=inputs, parents=[],
-        )  # fmt: skip
+        return batch.publish(out)
 
 
 def _count_csv_records(path: Path, options: Any) -> int:
@@ -589,7 +612,6 @@ def _count_csv_records(path: Path, options: Any) -> int:
 def process_join(run: BatchRun, manifest: Manifest | None = None) -> LaneResult:
     """Tabular dataset (left) joined onto a spatial dataset in PostGIS -> GeoParquet."""
     from etl_transforms.join import JoinSpec
-    from etl_transforms.registry import recipe_for_manifest
 
     manifest = manifest or begin(run)
     config = manifest.metadata.join_config
@@ -599,29 +621,19 @@ def process_join(run: BatchRun, manifest: Manifest | None = None) -> LaneResult:
     spatial = _parent(ledger, config.spatial_dataset_id, config.spatial_version, "spatial")
     tabular = _parent(ledger, config.tabular_dataset_id, config.tabular_version, "tabular")
     spec = JoinSpec.from_join_config(config)
-    recipe = recipe_for_manifest(manifest)
-    recipe_record = _recipe_record(recipe)
-    recipe_record = recipe_record.model_copy(
-        update={"params": {**recipe_record.params, "join": spec.model_dump(mode="json")}}
-    )
     parents = [
         ParentAsset(asset_id=spatial.id, dataset_id=spatial.dataset_id, version=spatial.version,
                     role="spatial"),
         ParentAsset(asset_id=tabular.id, dataset_id=tabular.dataset_id, version=tabular.version,
                     role="tabular"),
     ]  # fmt: skip
-    dataset_id = manifest.dataset_id
-    content_hash = asset_content_hash(dataset_id=dataset_id, recipe=recipe_record, parents=parents)
-    matched = _matched(run, content_hash, dataset_id)
-    if matched is not None:
-        return matched
+    batch = _prepare(
+        run, manifest, parents=parents, extra_params={"join": spec.model_dump(mode="json")}
+    )
+    if batch.matched is not None:
+        return batch.matched
     with _workdir() as tmp:
-        out = _join_output(run, spatial, tabular, spec, recipe, tmp)
-        return _publish(
-            run, manifest, dataset_id, out, recipe=recipe_record, content_hash=content_hash,
-            inputs=[], parents=parents,
-            parent_ids=[(spatial.id, "spatial"), (tabular.id, "tabular")],
-        )  # fmt: skip
+        return batch.publish(_join_output(run, spatial, tabular, spec, batch.recipe, tmp))
 
 
 def _parent(ledger: Ledger, dataset_id: str, version: int | None, side: str) -> AssetRecord:

@@ -8,6 +8,7 @@ Modules (import them directly; this package imports nothing heavy at import time
 - ``etl_spatial.loader``: ``load_vector`` raw files -> ``<run schema>.raw_data``
 - ``etl_spatial.arrow_io``: ADBC export to Arrow/GeoDataFrame and ``load_arrow_table``
 - ``etl_spatial.writers``: ``write_geoparquet``, ``write_parquet``, ``raster_to_cog``
-- ``etl_spatial.metadata``: ``describe_geoparquet``, ``describe_raster``, ``validate_cog``,
-  ``content_hash``
+- ``etl_spatial.metadata``: ``describe_geoparquet``, ``describe_raster``, ``validate_cog``
+
+The content hash of a dataset version is ``etl_models.ledger_records.asset_content_hash``.
 """

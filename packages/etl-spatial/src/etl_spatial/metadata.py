@@ -2,13 +2,11 @@
 
 ``describe_geoparquet`` reads the file's GeoParquet ``geo`` metadata with pyarrow (not the writer's
 memory), ``describe_raster`` asks ``gdalinfo -json``, ``validate_cog`` checks the TIFF structure
-of a Cloud-Optimized GeoTIFF, and ``content_hash`` identifies a (inputs, recipe) combination so
-identical re-uploads are deduplicated.
+of a Cloud-Optimized GeoTIFF.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import struct
@@ -362,58 +360,3 @@ def validate_cog(path: str | Path) -> None:
     problems = cog_problems(path)
     if problems:
         raise CogValidationError(str(path), problems)
-
-
-# -- content hash -------------------------------------------------------------------------------
-
-
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a local file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _input_identity(item: Mapping[str, Any], index: int) -> dict[str, Any]:
-    etag = item.get("etag")
-    sha = item.get("sha256")
-    if not etag and not sha:
-        raise ValueError(
-            f"inputs[{index}] ({item.get('path', '?')}) has neither 'etag' nor 'sha256'; "
-            "the content hash needs one of them"
-        )
-    identity: dict[str, Any] = {"size": int(item["size"]) if item.get("size") is not None else None}
-    if etag:
-        identity["etag"] = str(etag).strip('"')
-    if sha:
-        identity["sha256"] = str(sha).lower()
-    return identity
-
-
-def content_hash(
-    inputs: Sequence[Mapping[str, Any]],
-    recipe_name: str,
-    recipe_version: str | int,
-    params: Mapping[str, Any] | None = None,
-) -> str:
-    """sha256 hex over the inputs' content identities plus recipe name, version and params.
-
-    Each input is ``{path, etag, size}`` (or ``sha256`` instead of ``etag`` for local bytes).
-    Paths are not part of the hash and input order does not matter, so the same files
-    re-uploaded under another batch deduplicate. ``params`` must be JSON-serialisable.
-    """
-    identities = sorted(
-        (_input_identity(item, i) for i, item in enumerate(inputs)),
-        key=lambda d: json.dumps(d, sort_keys=True),
-    )
-    document = {
-        "inputs": identities,
-        "recipe": {"name": recipe_name, "version": str(recipe_version)},
-        "params": params or {},
-    }
-    canonical = json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()

@@ -7,24 +7,20 @@ would silently truncate or cannot store.
 
 from __future__ import annotations
 
-import re
-
+from etl_spatial.identifiers import InvalidIdentifier, validate_identifier
 from etl_transforms.errors import IdentifierError
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated, so we refuse them."""
 
-_PLATFORM_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
 
 def validate_platform_name(value: str, *, field: str) -> str:
-    """Validate a name the platform chooses (schema or work table): ``[a-z_][a-z0-9_]*``."""
-    if not isinstance(value, str) or not _PLATFORM_NAME.match(value):
-        raise IdentifierError(
-            f"{field} {value!r} is not a valid name; use 1-63 lowercase letters, digits or '_' "
-            "starting with a letter or '_' (e.g. 'proc_1234' or 'raw_data')"
-        )
-    return value
+    """Validate a name the platform chooses (schema or work table): etl_spatial's identifier
+    rule, raised as this package's :class:`IdentifierError`."""
+    try:
+        return validate_identifier(value, what=field)
+    except InvalidIdentifier as exc:
+        raise IdentifierError(str(exc)) from None
 
 
 def validate_column_name(value: str, *, field: str = "column") -> str:
