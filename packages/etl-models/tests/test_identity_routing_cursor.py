@@ -155,6 +155,9 @@ def test_cursor_rejects_unknown_forms(raw: str) -> None:
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The service harness may have exported its own settings earlier in the session.
+    for name in ("LANDING_BUCKET", "LAKE_BUCKET", "POSTGRES_DB"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MINIO_ENDPOINT", "minio:9000")
     monkeypatch.setenv("MINIO_ROOT_PASSWORD", "s3cret")
     settings = ObjectStoreSettings()

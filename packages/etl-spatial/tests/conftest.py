@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from etl_spatial.gdal import run_gdal, s3_environment
-from etl_spatial.postgis import PostgisResource
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +26,6 @@ def natural_earth_shp() -> Path:
     )
     assert path.exists(), f"pyogrio no longer ships {path}"
     return path
-
-
-@pytest.fixture
-def postgis(postgis_service) -> PostgisResource:
-    return PostgisResource(
-        host=postgis_service.host,
-        port=postgis_service.port,
-        user=postgis_service.user,
-        password=postgis_service.password,
-        database=postgis_service.database,
-    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from etl_spatial.metadata import (
 
 pytestmark = pytest.mark.unit
 
+
 def test_describe_geoparquet_requires_geo_metadata(tmp_path: Path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -12,7 +12,6 @@ import pytest
 from psycopg import sql
 
 from etl_spatial.loader import VectorSource, load_vector
-from etl_spatial.postgis import PostgisResource
 from etl_transforms.join import JoinSpec, run_join
 from etl_transforms.registry import recipe_for
 from etl_transforms.tabular import csv_to_parquet
@@ -56,17 +55,6 @@ def suburbs_geojson(tmp_path: Path) -> Path:
     path = tmp_path / "suburbs.geojson"
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def postgis(postgis_service) -> PostgisResource:
-    return PostgisResource(
-        host=postgis_service.host,
-        port=postgis_service.port,
-        user=postgis_service.user,
-        password=postgis_service.password,
-        database=postgis_service.database,
-    )
 
 
 def test_loaded_file_is_transformed_then_joined(postgis, suburbs_geojson, tmp_path):
