@@ -21,12 +21,13 @@ RUN pip install --no-cache-dir uv==0.13.9
 
 WORKDIR /opt/dagster/app
 # The whole workspace is needed to resolve the lock; only this location's dependency closure
-# is installed (no dev group, no other code location).
+# is installed (no dev group, no other code location). Editable on purpose: the location's
+# definitions are loaded by dg from its project folder (its pyproject.toml holds [tool.dg]).
 COPY pyproject.toml uv.lock ./
 COPY packages/ packages/
 COPY code_locations/ code_locations/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package legacy-ingest
+    uv sync --frozen --no-dev --package legacy-ingest
 
 COPY infra/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 
