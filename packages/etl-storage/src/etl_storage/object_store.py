@@ -143,12 +143,19 @@ class ObjectStore(dg.ConfigurableResource):
     region: str = Field(default="us-east-1", description="Region name used for signing.")
     landing_bucket: str = Field(default="landing-zone", description="Raw uploads and manifests.")
     lake_bucket: str = Field(default="data-lake", description="Outputs, permanent, write-once.")
+    connect_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Fail fast when the server is down (command lines); None: minio's defaults.",
+    )
 
     _client: Any = PrivateAttr(default=None)
     _client_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: ObjectStoreSettings | None = None) -> ObjectStore:
+    def from_settings(
+        cls, settings: ObjectStoreSettings | None = None, **overrides: Any
+    ) -> ObjectStore:
         """Build from ``ObjectStoreSettings`` (read from the environment when not given)."""
         from etl_models.settings import ObjectStoreSettings
 
@@ -161,6 +168,7 @@ class ObjectStore(dg.ConfigurableResource):
             region=s.region,
             landing_bucket=s.landing_bucket,
             lake_bucket=s.lake_bucket,
+            **overrides,
         )
 
     @classmethod
@@ -201,8 +209,34 @@ class ObjectStore(dg.ConfigurableResource):
                         secret_key=self.secret_key,
                         secure=self.secure,
                         region=self.region,
+                        http_client=self._bounded_http_client(),
                     )
         return self._client
+
+    # Reading a large object may legitimately stall longer than connecting may take.
+    _READ_TIMEOUT_S = 300.0
+
+    def _bounded_http_client(self) -> Any:
+        """An HTTP pool with short connect timeouts and few retries, or None for the default."""
+        if self.connect_timeout_s is None:
+            return None
+        import os
+
+        import certifi
+        import urllib3
+
+        return urllib3.PoolManager(
+            timeout=urllib3.Timeout(
+                connect=self.connect_timeout_s,
+                read=max(self._READ_TIMEOUT_S, self.connect_timeout_s),
+            ),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+        )
 
     def ensure_buckets(self) -> None:
         """Create the landing and lake buckets if they are missing."""
