@@ -92,3 +92,15 @@ def test_s3_paths_and_environment():
     assert env["AWS_HTTPS"] == "NO" and env["AWS_VIRTUAL_HOSTING"] == "FALSE"
     with pytest.raises(ValueError, match="without a scheme"):
         s3_environment("http://127.0.0.1:9000", "k", "s")
+
+
+def test_s3_access_gets_the_remote_read_options_and_local_work_does_not():
+    from etl_spatial.gdal import S3_READ_OPTIONS, safe_environment
+
+    s3 = safe_environment(s3_environment("127.0.0.1:9000", "key", "secret"))
+    assert s3["CPL_VSIL_CURL_CHUNK_SIZE"] == S3_READ_OPTIONS["CPL_VSIL_CURL_CHUNK_SIZE"]
+    assert s3["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+    local = safe_environment({"PGPASSWORD": "x"})
+    assert "GDAL_DISABLE_READDIR_ON_OPEN" not in local
+    overridden = safe_environment({"AWS_S3_ENDPOINT": "h:1", "CPL_VSIL_CURL_CHUNK_SIZE": "1"})
+    assert overridden["CPL_VSIL_CURL_CHUNK_SIZE"] == "1"

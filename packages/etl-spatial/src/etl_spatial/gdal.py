@@ -97,6 +97,22 @@ def scrub_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
     return text
 
 
+# How a GDAL process given S3 access reads from it, whoever built the S3 settings
+# (``s3_environment`` here, ``ObjectStore.gdal_s3_env`` in the platform); the caller's ``env``
+# may override any of them. Not applied to local-only work: local formats find sidecars by
+# listing their directory.
+S3_READ_OPTIONS: Mapping[str, str] = {
+    # Listing a "directory" on S3 to find sidecars is slow and often denied; GDAL opens the
+    # sidecars it needs (.shx, .dbf, .prj) by name instead.
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_USE_HEAD": "NO",
+    # GDAL's default 16 KB ranged GETs make a full scan of a 100 MB GeoPackage thousands of
+    # round trips; 2 MB chunks and a 256 MB block cache cut a 1M-row read from S3 ~10x.
+    "CPL_VSIL_CURL_CHUNK_SIZE": str(2 * 1024 * 1024),
+    "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 1024 * 1024),
+}
+
+
 def safe_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a GDAL process gets: a few inherited basics, then ``env`` on top."""
     base = {name: os.environ[name] for name in _INHERITED_VARIABLES if name in os.environ}
@@ -104,6 +120,8 @@ def safe_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     base.setdefault("LC_ALL", "C.UTF-8")
     # Keep GDAL from probing the EC2 metadata service for credentials we did not give.
     base.setdefault("AWS_EC2_METADATA_DISABLED", "TRUE")
+    if env and "AWS_S3_ENDPOINT" in env:
+        base.update(S3_READ_OPTIONS)
     base.update({str(k): str(v) for k, v in (env or {}).items()})
     return base
 
@@ -248,14 +266,6 @@ def s3_environment(
         "AWS_DEFAULT_REGION": region,
         "AWS_HTTPS": "YES" if secure else "NO",
         "AWS_VIRTUAL_HOSTING": "TRUE" if virtual_hosting else "FALSE",
-        # Listing a "directory" on S3 to find sidecars is slow and often denied; GDAL opens the
-        # sidecars it needs (.shx, .dbf, .prj) by name instead.
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "CPL_VSIL_CURL_USE_HEAD": "NO",
-        # GDAL's default 16 KB ranged GETs make a full scan of a 100 MB GeoPackage thousands of
-        # round trips; 2 MB chunks and a 256 MB block cache cut a 1M-row read from S3 ~10x.
-        "CPL_VSIL_CURL_CHUNK_SIZE": str(2 * 1024 * 1024),
-        "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 1024 * 1024),
     }
 
 

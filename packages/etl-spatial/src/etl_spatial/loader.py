@@ -448,11 +448,13 @@ def _needs_promotion(infos: Sequence[LayerInfo]) -> bool:
     """Whether polygons/lines may be mixed with their multi forms, so PROMOTE_TO_MULTI is needed.
 
     Shapefiles do not distinguish Polygon from MultiPolygon (a "Polygon" layer holds both);
-    generic layers (GeoJSON, WKT CSV) may hold anything; and a batch may mix the two forms.
+    GeoPackage does not enforce its declared type (``ogr2ogr`` from a shapefile writes
+    MultiPolygons into a "Polygon" layer); generic layers (GeoJSON, WKT CSV) may hold anything;
+    and a batch may mix the two forms.
     """
     types = {info.geometry_type.lower() for info in infos}
     if any(
-        info.driver == "ESRI Shapefile" and info.geometry_family in {"polygon", "line"}
+        info.driver in {"ESRI Shapefile", "GPKG"} and info.geometry_family in {"polygon", "line"}
         for info in infos
     ):
         return True
