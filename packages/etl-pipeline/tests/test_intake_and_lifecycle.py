@@ -262,3 +262,12 @@ def test_runs_without_a_batch_are_not_mirrored(store, ledger) -> None:
     assert record_run_started(store, ledger, run) is None
     record_run_finished(store, ledger, run, RunStatus.SUCCESS)
     assert ledger.get_run(run.dagster_run_id) is None
+
+
+def test_invalid_recipe_override_is_rejected_at_intake(store, ledger) -> None:
+    doc = vector_manifest(store, "b1")
+    doc["metadata"]["tags"]["simplify_m"] = -5
+    key = drop(store, "b1", doc)
+    result = tick(store, ledger)
+    assert [r.key for r in result.rejected] == [key]
+    assert "simplify_m" in result.rejected[0].reason

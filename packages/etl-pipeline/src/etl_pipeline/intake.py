@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from etl_models.cursor import ManifestCursor
@@ -95,6 +95,9 @@ class _Read:
     meta: ObjectMetadata | None
     document: dict[str, Any] | None
     read_error: str | None
+    # Filled in by the parallel phase for manifests of our lanes (see ``_prepare``).
+    manifest: Manifest | None = None
+    invalid: ManifestValidationError | None = None
 
 
 def owner_lane(document: Any) -> Lane:
@@ -119,6 +122,51 @@ def _read(store: ObjectStore, key: str) -> _Read:
     return _Read(key, meta, document, None)
 
 
+def _prepare(store: ObjectStore, ledger: Ledger, key: str, owned: Collection[Lane]) -> _Read:
+    """Read one manifest and, if it is ours, validate it and check its references.
+
+    Runs in the reader threads: everything here is per manifest and writes nothing, so the
+    raw-file existence checks overlap like the body reads do (a tick's cost is then dominated
+    by I/O latency divided by the thread count, not summed up per manifest).
+    """
+    read = _read(store, key)
+    if read.document is None or read.read_error is not None:
+        return read
+    if owner_lane(read.document) not in owned:
+        return read
+    try:
+        manifest = parse_manifest(read.document, landing_bucket=store.landing_bucket)
+        _check_references(store, ledger, manifest)
+    except ManifestValidationError as exc:
+        return replace(read, invalid=exc)
+    return replace(read, manifest=manifest)
+
+
+def _requeued(
+    store: ObjectStore, ledger: Ledger, listed: list[ObjectMetadata], operator: str
+) -> dict[str, QueuedManifest]:
+    """Listed manifests already taken in as ``queued`` (same key and ETag), re-planned from the
+    ledger's copy of the document, so no body is read again.
+
+    The cursor keeps only the most recent keys, so with a backlog of pending manifests larger
+    than the cursor (runs not started yet) the same manifests come back every tick. Their run
+    requests are emitted again (the same ``run_key``, which Dagster never launches twice): a
+    tick whose cursor was not committed is redone exactly, without a second body read.
+    """
+    etags = {m.key: m.etag for m in listed}
+    found: dict[str, QueuedManifest] = {}
+    for record in ledger.queued_manifests_by_key(etags):
+        key = record.manifest_key
+        if key in found or record.manifest is None or etags.get(key) != record.manifest_etag:
+            continue
+        try:
+            manifest = parse_manifest(record.manifest, landing_bucket=store.landing_bucket)
+        except ManifestValidationError:
+            continue  # recorded under older rules: evaluate it afresh
+        found[key] = QueuedManifest(key, manifest, plan_run(manifest, key, operator=operator))
+    return found
+
+
 def evaluate_intake(
     *,
     store: ObjectStore,
@@ -139,10 +187,59 @@ def evaluate_intake(
     emit = on_event or log.info
     cursor = ManifestCursor(cursor.keys, cursor.max_keys)
     result = IntakeResult(cursor=cursor)
-    new_keys = [k for k in store.list_manifest_keys() if k not in cursor]
-    batch, result.deferred = new_keys[:max_per_tick], max(0, len(new_keys) - max_per_tick)
+    new = [m for m in store.list_manifest_objects() if m.key not in cursor]
+    listed, result.deferred = new[:max_per_tick], max(0, len(new) - max_per_tick)
+    if not listed:
+        return result
+    requeued = _requeued(store, ledger, listed, operator)
+    for key, queued in requeued.items():
+        result.queued.append(queued)
+        cursor.mark(key)
+    batch = [m.key for m in listed if m.key not in requeued]
     if not batch:
         return result
+    threads = min(READ_THREADS, len(batch))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        reads = list(pool.map(lambda k: _prepare(store, ledger, k, owned_lanes), batch))
+        ours: list[_Read] = []
+        for read in reads:
+            if read.meta is None and read.read_error is None:
+                continue  # vanished: owned and archived by another sensor meanwhile
+            if owner_lane(read.document) not in owned_lanes:
+                cursor.mark(read.key)
+                result.foreign.append(read.key)
+                continue
+            ours.append(read)
+        # Ledger records in parallel too, except manifests sharing a batch_id within this tick:
+        # those go one after the other in key order, so which one wins is deterministic.
+        claims: dict[Any, int] = {}
+        for read in ours:
+            claims[_claimed_batch_id(read)] = claims.get(_claimed_batch_id(read), 0) + 1
+        parallel = [r for r in ours if r.manifest is None or claims[_claimed_batch_id(r)] == 1]
+        parts: dict[str, IntakeResult] = {}
+
+        def take_in(read: _Read) -> None:
+            part = IntakeResult(cursor=ManifestCursor())
+            _take_in(store, ledger, read, part, operator, enabled_lanes, emit)
+            parts[read.key] = part
+
+        list(pool.map(take_in, parallel))
+        for read in ours:
+            if read.key not in parts:
+                take_in(read)
+    for read in ours:  # results and cursor in key order, as one sequential pass would give
+        part = parts[read.key]
+        result.queued.extend(part.queued)
+        result.rejected.extend(part.rejected)
+        result.disabled.extend(part.disabled)
+        cursor.mark(read.key)
+    return result
+
+
+def _claimed_batch_id(read: _Read) -> Any:
+    if read.manifest is not None:
+        return read.manifest.batch_id
+    return ("key", read.key)  # invalid or unreadable: recorded by key, never conflicts
     with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(batch))) as pool:
         reads = list(pool.map(lambda k: _read(store, k), batch))
     for read in reads:
@@ -172,8 +269,12 @@ def _take_in(
         return
     document = read.document or {}
     try:
-        manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
-        _check_references(store, ledger, manifest)
+        if read.invalid is not None:
+            raise read.invalid
+        manifest = read.manifest
+        if manifest is None:  # not prepared by the reader threads
+            manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
+            _check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
         _reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
@@ -236,8 +337,16 @@ def _take_in(
 
 
 def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
-    """Reject at intake what would certainly fail later: missing raw files, unknown join inputs."""
+    """Reject at intake what would certainly fail later: missing raw files, unknown join inputs,
+    a recipe that does not fit the batch or invalid recipe overrides in the tags."""
+    from etl_transforms.errors import RecipeError
+    from etl_transforms.registry import recipe_for_manifest
+
     errors: list[FieldError] = []
+    try:
+        recipe_for_manifest(manifest)
+    except RecipeError as exc:
+        errors.append(FieldError("metadata.tags" if "tags" in str(exc) else "intent", str(exc)))
     for index, item in enumerate(manifest.files):
         if not store.landing_object_exists(item.key):
             errors.append(

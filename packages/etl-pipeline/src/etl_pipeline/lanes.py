@@ -438,6 +438,12 @@ def process_vector(run: BatchRun, manifest: Manifest | None = None) -> LaneResul
         return batch.publish(_vector_output(run, manifest, batch.recipe, tmp))
 
 
+def _vector_gdal_path(store: ObjectStore, key: str) -> str:
+    """GDAL path of a raw vector file; a zip (zipped shapefile) is read through ``/vsizip/``."""
+    path = store.vsis3_path(key)
+    return f"/vsizip/{path}" if key.lower().endswith(".zip") else path
+
+
 def _vector_output(run: BatchRun, manifest: Manifest, recipe: Recipe, tmp: Path) -> _Output:
     from etl_spatial.arrow_io import export_geodataframe
     from etl_spatial.loader import VectorSource, load_vector
@@ -448,7 +454,7 @@ def _vector_output(run: BatchRun, manifest: Manifest, recipe: Recipe, tmp: Path)
     gdal_env = store.gdal_s3_env()
     sources = [
         VectorSource(
-            path=store.vsis3_path(f.key),
+            path=_vector_gdal_path(store, f.key),
             format=f.format,
             layer=f.layer,
             label=f"files[{i}] ({f.path})",
