@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 from dagster import DagsterInstance
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
@@ -24,10 +25,31 @@ pytestmark = pytest.mark.integration
 
 LOCATION = "asset_lanes"
 MODULE = "asset_lanes.definitions"
-EXPECTED_JOBS = {"asset_lanes_gdal_health_job"}
-EXPECTED_SENSORS: set[str] = set()
+EXPECTED_JOBS = {
+    "asset_lanes_gdal_health_job",
+    "spatial_asset_job",
+    "tabular_asset_job",
+    "join_asset_job",
+}
+EXPECTED_SENSORS = {
+    "spatial_sensor",
+    "tabular_sensor",
+    "join_sensor",
+    "asset_lanes_run_started_sensor",
+    "asset_lanes_run_success_sensor",
+    "asset_lanes_run_failure_sensor",
+    "asset_lanes_run_canceled_sensor",
+    "asset_lanes_schema_janitor",
+}
 EXPECTED_SCHEDULES: set[str] = set()
-EXPECTED_ASSET_KEYS = {("asset_lanes", "platform", "gdal_health")}
+# Lane asset -> (its job, its manifest sensor, whether it is spatial).
+LANE_ASSETS = {
+    ("asset_lanes", "spatial", "raw_spatial_asset"): ("spatial_asset_job", "spatial_sensor", True),
+    ("asset_lanes", "tabular", "raw_tabular_asset"): ("tabular_asset_job", "tabular_sensor", False),
+    ("asset_lanes", "join", "joined_spatial_asset"): ("join_asset_job", "join_sensor", True),
+}
+EXPECTED_ASSET_KEYS = {("asset_lanes", "platform", "gdal_health"), *LANE_ASSETS}
+BLOCKING_CHECKS = {"crs_is_epsg4326", "geometries_valid_and_non_empty", "row_count_matches_source"}
 
 SERVER_COMMANDS = {
     "api-grpc": ["api", "grpc"],
@@ -116,7 +138,7 @@ def test_every_asset_key_carries_the_location_prefix(served_repository: RemoteRe
     check_keys = {
         tuple(check.asset_key.path) for check in served_repository.get_asset_check_node_snaps()
     }
-    assert asset_keys >= EXPECTED_ASSET_KEYS
+    assert asset_keys == EXPECTED_ASSET_KEYS
     unprefixed = sorted(key for key in asset_keys | check_keys if key[0] != LOCATION)
     assert unprefixed == [], f"asset keys must start with {LOCATION!r}: {unprefixed}"
 
@@ -126,3 +148,52 @@ def test_health_job_selects_the_gdal_health_asset(served_repository: RemoteRepos
     node = nodes[("asset_lanes", "platform", "gdal_health")]
     assert "asset_lanes_gdal_health_job" in node.job_names
     assert node.group_name == "platform"
+
+
+def test_lane_assets_are_partitioned_pooled_and_single_step(
+    served_repository: RemoteRepository,
+) -> None:
+    nodes = {tuple(n.asset_key.path): n for n in served_repository.get_asset_node_snaps()}
+    for key, (job_name, sensor_name, _) in LANE_ASSETS.items():
+        node = nodes[key]
+        assert type(node.partitions).__name__ == "DynamicPartitionsSnap", key
+        assert node.partitions.name == "dataset_id", key
+        assert node.pools == {"postgis"}, key
+        assert node.group_name == key[1]
+        assert job_name in node.job_names
+        # One asset, its checks computed by the same op: one step per run.
+        job = served_repository.get_full_job(job_name)
+        assert len(job.job_snapshot.dep_structure_snapshot.node_invocation_snaps) == 1
+        sensor = served_repository.get_sensor(sensor_name)
+        assert sensor.job_name == job_name
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert nodes[("asset_lanes", "platform", "gdal_health")].partitions is None
+
+
+def test_lane_assets_declare_their_contract_checks(served_repository: RemoteRepository) -> None:
+    checks = {
+        (tuple(c.asset_key.path), c.name): c.blocking
+        for c in served_repository.get_asset_check_node_snaps()
+    }
+    expected: dict[tuple[tuple[str, ...], str], bool] = {}
+    for key, (_, _, spatial) in LANE_ASSETS.items():
+        blocking = BLOCKING_CHECKS if spatial else {"row_count_matches_source"}
+        expected.update({(key, name): True for name in blocking})
+        expected[(key, "schema_drift")] = False  # reported, never blocks
+    assert checks == expected
+
+
+def test_lane_jobs_run_in_process_with_network_retries() -> None:
+    """What the gRPC snapshots do not carry, from the definitions the server loads."""
+    from asset_lanes.definitions import defs
+
+    definitions = defs()
+    for key, (job_name, _, _) in LANE_ASSETS.items():
+        job = definitions.resolve_job_def(job_name)
+        assert job.executor_def.name == "in_process", job_name
+        assets_def = definitions.resolve_assets_def(dg.AssetKey(list(key)))
+        policy = assets_def.op.retry_policy
+        assert policy is not None and policy.max_retries >= 1, key
+        assert policy.backoff == dg.Backoff.EXPONENTIAL
+        assert assets_def.op.pool == "postgis"
+        assert {"object_store", "ledger", "postgis"} <= set(assets_def.required_resource_keys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 from dagster import DagsterInstance
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
@@ -24,8 +25,15 @@ pytestmark = pytest.mark.integration
 
 LOCATION = "legacy_ingest"
 MODULE = "legacy_ingest.definitions"
-EXPECTED_JOBS = {"legacy_ingest_gdal_health_job"}
-EXPECTED_SENSORS: set[str] = set()
+EXPECTED_JOBS = {"legacy_ingest_gdal_health_job", "ingest_job"}
+EXPECTED_SENSORS = {
+    "manifest_sensor",
+    "legacy_ingest_run_started_sensor",
+    "legacy_ingest_run_success_sensor",
+    "legacy_ingest_run_failure_sensor",
+    "legacy_ingest_run_canceled_sensor",
+    "legacy_ingest_schema_janitor",
+}
 EXPECTED_SCHEDULES: set[str] = set()
 
 SERVER_COMMANDS = {
@@ -124,3 +132,29 @@ def test_health_job_runs_the_gdal_check_op(served_repository: RemoteRepository) 
     job = served_repository.get_full_job("legacy_ingest_gdal_health_job")
     ops = {node.node_name for node in job.job_snapshot.dep_structure_snapshot.node_invocation_snaps}
     assert ops == {"check_gdal_tools"}
+
+
+def test_manifest_sensor_launches_the_ingest_job(served_repository: RemoteRepository) -> None:
+    sensor = served_repository.get_sensor("manifest_sensor")
+    assert sensor.job_name == "ingest_job"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    job = served_repository.get_full_job("ingest_job")
+    deps = {
+        node.node_name: {d.node_name for i in node.input_dep_snaps for d in i.upstream_output_snaps}
+        for node in job.job_snapshot.dep_structure_snapshot.node_invocation_snaps
+    }
+    assert deps == {"record_batch": set(), "ingest_batch": {"record_batch"}}
+
+
+def test_ingest_job_runs_in_process_with_pool_and_retries() -> None:
+    """What the gRPC snapshots do not carry, from the definitions the server loads."""
+    from legacy_ingest.definitions import defs
+
+    job = defs().resolve_job_def("ingest_job")
+    assert job.executor_def.name == "in_process"
+    assert job.partitions_def is None
+    for op_name in ("record_batch", "ingest_batch"):
+        op = job.graph.node_named(op_name).definition
+        assert op.retry_policy is not None and op.retry_policy.backoff == dg.Backoff.EXPONENTIAL
+        assert {"object_store", "ledger", "postgis"} <= set(op.required_resource_keys)
+    assert job.graph.node_named("ingest_batch").definition.pool == "postgis"

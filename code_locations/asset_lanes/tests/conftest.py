@@ -1,0 +1,129 @@
+"""Fixtures for the ``asset_lanes`` wiring tests: the harness's real services as resources.
+
+``store``, ``ledger`` and ``postgis`` come from the shared harness (``etl_devstack``): real
+servers, a fresh landing/lake bucket pair and a fresh ledger database per test. One test
+Dagster instance (SQLite storage in a temporary directory) is shared per module:
+tests look runs up by their own run ids and partitions by their own dataset ids.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+import pytest
+
+if TYPE_CHECKING:
+    from etl_spatial.postgis import PostgisResource
+    from etl_storage.ledger import Ledger
+    from etl_storage.object_store import ObjectStore
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@dataclass
+class Lanes:
+    """The platform as the location's definitions see it, plus the user's side of it."""
+
+    instance: dg.DagsterInstance
+    store: ObjectStore
+    ledger: Ledger
+    postgis: PostgisResource
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """The location's resource keys bound to the real test services."""
+        return {"object_store": self.store, "ledger": self.ledger, "postgis": self.postgis}
+
+    # --- the user's side ---------------------------------------------------------------------
+
+    def put(self, key: str, body: bytes | str | dict[str, Any]) -> str:
+        """Upload an object to the landing bucket; returns its key."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        data = data.encode() if isinstance(data, str) else data
+        self.store.client.put_object(self.store.landing_bucket, key, io.BytesIO(data), len(data))
+        return key
+
+    def submit(
+        self,
+        batch_id: str,
+        intent: str,
+        files: dict[str, tuple[str, bytes | str]] | None = None,
+        *,
+        dataset_id: str | None = None,
+        join_config: dict[str, Any] | None = None,
+        uploader: str = "jane",
+    ) -> str:
+        """Upload raw files (``name -> (type, body)``) then their manifest; the manifest key."""
+        entries = []
+        for name, (file_type, body) in (files or {}).items():
+            key = self.put(f"{batch_id}/{name}", body)
+            entries.append({"path": f"s3://{self.store.landing_bucket}/{key}", "type": file_type})
+        metadata: dict[str, Any] = {"tags": {"dataset_id": dataset_id} if dataset_id else {}}
+        if join_config is not None:
+            metadata["join_config"] = join_config
+        manifest: dict[str, Any] = {
+            "batch_id": batch_id,
+            "uploader": uploader,
+            "intent": intent,
+            "metadata": metadata,
+        }
+        if entries:
+            manifest["files"] = entries
+        return self.put(f"manifests/{batch_id}.json", manifest)
+
+    # --- Dagster's side ----------------------------------------------------------------------
+
+    def tick(self, sensor: dg.SensorDefinition, cursor: str | None = None) -> dg.SensorResult:
+        """One sensor evaluation; its dynamic partitions are committed like the daemon does."""
+        with dg.build_sensor_context(
+            instance=self.instance, cursor=cursor, resources=self.resources
+        ) as context:
+            result = sensor(context)
+        assert isinstance(result, dg.SensorResult), result
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+        return result
+
+    def materialize(
+        self,
+        asset: dg.AssetsDefinition,
+        request: dg.RunRequest,
+        *,
+        partition_key: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        """Materialize ``asset`` for a sensor's run request (its partition and tags)."""
+        return dg.materialize(
+            [asset],
+            instance=self.instance,
+            resources=self.resources,
+            partition_key=partition_key or request.partition_key,
+            tags=request.tags if tags is None else tags,
+            raise_on_error=False,
+        )
+
+    def run_schema_exists(self, run_id: str) -> bool:
+        from etl_spatial.postgis import schema_name_for_run
+
+        schemas = {info.schema for info in self.postgis.list_run_schemas()}
+        return schema_name_for_run(run_id) in schemas
+
+    def lake_keys(self) -> list[str]:
+        objects = self.store.client.list_objects(self.store.lake_bucket, recursive=True)
+        return sorted(o.object_name for o in objects)
+
+
+@pytest.fixture
+def lanes(instance, store, ledger, postgis) -> Lanes:
+    return Lanes(instance=instance, store=store, ledger=ledger, postgis=postgis)

@@ -1,0 +1,269 @@
+"""Run-status sensors and the schema janitor of ``asset_lanes``, evaluated with
+``build_run_status_sensor_context`` / ``build_sensor_context`` on runs of a test instance:
+real lane-job runs (success, failure with GDAL's own error) and runs created in the instance
+(started, canceled), mirrored into the real ledger."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from asset_lanes.defs.platform.health import asset_lanes_gdal_health_job, gdal_health
+from asset_lanes.defs.platform.ledger_sync import (
+    asset_lanes_run_canceled_sensor,
+    asset_lanes_run_failure_sensor,
+    asset_lanes_run_started_sensor,
+    asset_lanes_run_success_sensor,
+    asset_lanes_schema_janitor,
+)
+from asset_lanes.defs.spatial.lane import raw_spatial_asset, spatial_asset_job, spatial_sensor
+from etl_devstack.services import drop_database, ensure_postgis_database
+from etl_models.status import ManifestStatus, RunStatus
+from etl_spatial.identifiers import quote_identifier
+from etl_spatial.postgis import PostgisResource, schema_name_for_run
+
+pytestmark = pytest.mark.integration
+
+GEOJSON = json.dumps(
+    {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": i},
+                "geometry": {"type": "Point", "coordinates": [144.9 + i / 100, -37.8]},
+            }
+            for i in range(3)
+        ],
+    }
+)
+CORRUPT = b'{"type": "FeatureCollection", "features": ['
+
+
+def _job(lanes, name: str) -> dg.JobDefinition:
+    """A job of the location resolved with the test resources, as the code server resolves it."""
+    return dg.Definitions(
+        assets=[raw_spatial_asset, gdal_health],
+        jobs=[spatial_asset_job, asset_lanes_gdal_health_job],
+        resources=lanes.resources,
+    ).resolve_job_def(name)
+
+
+def _requested(lanes, batch_id: str, body: bytes | str = GEOJSON) -> dg.RunRequest:
+    lanes.submit(
+        batch_id,
+        "ingest_vector",
+        {"data.geojson": ("vector", body)},
+        dataset_id=batch_id,  # batch ids here are valid dataset ids too
+    )
+    (request,) = lanes.tick(spatial_sensor).run_requests
+    return request
+
+
+def _execute(lanes, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """The lane job run for a sensor's request, in process, in the test instance."""
+    return _job(lanes, "spatial_asset_job").execute_in_process(
+        instance=lanes.instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        raise_on_error=False,
+    )
+
+
+def _created_run(lanes, request: dg.RunRequest | None, job: str = "spatial_asset_job"):
+    """A run in the instance that the daemon would launch; not executed."""
+    return lanes.instance.create_run_for_job(
+        job_def=_job(lanes, job), tags=request.tags if request else None
+    )
+
+
+def _report_start(lanes, run: dg.DagsterRun) -> None:
+    lanes.instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name
+        ),
+        run_id=run.run_id,
+    )
+
+
+def _evaluate(lanes, sensor, run_id: str, event_type: dg.DagsterEventType) -> None:
+    """Evaluate a run-status sensor on the run's stored event, like the daemon does."""
+    (record,) = lanes.instance.get_records_for_run(run_id, of_type=event_type).records
+    run = lanes.instance.get_run_by_id(run_id)
+    with dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=record.event_log_entry.dagster_event,
+        dagster_instance=lanes.instance,
+        dagster_run=run,
+        resources=lanes.resources,
+    ) as context:
+        if event_type == dg.DagsterEventType.RUN_FAILURE:
+            sensor(context.for_run_failure())
+        else:
+            sensor(context)
+
+
+def test_started_sensor_marks_running_and_archives(lanes) -> None:
+    request = _requested(lanes, "start_1")
+    run = _created_run(lanes, request)
+    _report_start(lanes, run)
+    assert lanes.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+    _evaluate(lanes, asset_lanes_run_started_sensor, run.run_id, dg.DagsterEventType.RUN_START)
+
+    record = lanes.ledger.get_run(run.run_id)
+    assert record.status == RunStatus.RUNNING and record.batch_id == "start_1"
+    assert record.lane == "spatial" and record.job_name == "spatial_asset_job"
+    manifest = lanes.ledger.get_manifest("start_1")
+    assert manifest.status == ManifestStatus.RUNNING
+    key = request.tags["manifest_key"]
+    assert not lanes.store.landing_object_exists(key)
+    assert lanes.store.landing_object_exists(request.tags["manifest_archive_key"])
+    assert manifest.archive_key == request.tags["manifest_archive_key"]
+
+    # The daemon may evaluate the same event again: nothing changes.
+    _evaluate(lanes, asset_lanes_run_started_sensor, run.run_id, dg.DagsterEventType.RUN_START)
+    assert len(lanes.ledger.runs_for_batch("start_1")) == 1
+
+
+def test_success_sensor_mirrors_a_real_successful_run(lanes) -> None:
+    request = _requested(lanes, "ok_1")
+    result = _execute(lanes, request)
+    assert result.success
+    # The lane job selects the asset with its checks: all evaluated in the one step.
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert len(evaluations) == 4 and all(evaluations.values())
+
+    _evaluate(lanes, asset_lanes_run_started_sensor, result.run_id, dg.DagsterEventType.RUN_START)
+    _evaluate(lanes, asset_lanes_run_success_sensor, result.run_id, dg.DagsterEventType.RUN_SUCCESS)
+
+    record = lanes.ledger.get_run(result.run_id)
+    assert record.status == RunStatus.SUCCESS and record.error is None
+    assert record.finished_at is not None and record.produced_assets
+    manifest = lanes.ledger.get_manifest("ok_1")
+    assert manifest.status == ManifestStatus.SUCCESS
+    assert [c.status for c in manifest.status_history][-2:] == ["running", "success"]
+    assert not lanes.store.landing_object_exists(request.tags["manifest_key"])
+
+
+def test_failure_sensor_records_the_real_step_error(lanes) -> None:
+    request = _requested(lanes, "bad_1", CORRUPT)
+    result = _execute(lanes, request)
+    assert not result.success
+
+    _evaluate(lanes, asset_lanes_run_failure_sensor, result.run_id, dg.DagsterEventType.RUN_FAILURE)
+
+    record = lanes.ledger.get_run(result.run_id)
+    assert record.status == RunStatus.FAILURE
+    # The error GDAL itself reported, not Dagster's "Steps failed" summary.
+    assert "Unterminated array" in record.error
+    assert "asset_lanes__spatial__raw_spatial_asset" in record.error
+    manifest = lanes.ledger.get_manifest("bad_1")
+    assert manifest.status == ManifestStatus.FAILURE and "Unterminated array" in manifest.error
+    assert lanes.store.landing_object_exists(request.tags["manifest_archive_key"])
+    assert not lanes.run_schema_exists(result.run_id)
+
+
+def test_canceled_sensor_records_a_run_canceled_before_it_started(lanes) -> None:
+    request = _requested(lanes, "cancel_1")
+    run = _created_run(lanes, request)
+    lanes.instance.report_run_canceled(run)
+
+    _evaluate(lanes, asset_lanes_run_canceled_sensor, run.run_id, dg.DagsterEventType.RUN_CANCELED)
+
+    assert lanes.ledger.get_run(run.run_id).status == RunStatus.CANCELED
+    assert lanes.ledger.get_manifest("cancel_1").status == ManifestStatus.CANCELED
+    # It never started, so nothing archived it before: the canceled sensor does.
+    assert not lanes.store.landing_object_exists(request.tags["manifest_key"])
+    assert lanes.store.landing_object_exists(request.tags["manifest_archive_key"])
+
+
+def test_runs_without_batch_tags_are_ignored(lanes) -> None:
+    health = _job(lanes, "asset_lanes_gdal_health_job").execute_in_process(instance=lanes.instance)
+    assert health.success
+    failed = _created_run(lanes, None, "asset_lanes_gdal_health_job")
+    lanes.instance.report_run_failed(failed)
+    canceled = _created_run(lanes, None, "asset_lanes_gdal_health_job")
+    lanes.instance.report_run_canceled(canceled)
+
+    started_type, success_type = dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS
+    _evaluate(lanes, asset_lanes_run_started_sensor, health.run_id, started_type)
+    _evaluate(lanes, asset_lanes_run_success_sensor, health.run_id, success_type)
+    _evaluate(lanes, asset_lanes_run_failure_sensor, failed.run_id, dg.DagsterEventType.RUN_FAILURE)
+    _evaluate(
+        lanes, asset_lanes_run_canceled_sensor, canceled.run_id, dg.DagsterEventType.RUN_CANCELED
+    )
+
+    assert lanes.ledger.db["runs"].count_documents({}) == 0
+    assert lanes.ledger.db["manifests"].count_documents({}) == 0
+
+
+# --- janitor ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def janitor_postgis(postgis_service) -> Iterator[PostgisResource]:
+    """PostGIS compute on a database of its own: the janitor drops every orphan ``proc_*``
+    schema it sees, and other test sessions may be working in the shared test database."""
+    database = f"janitor_test_{uuid.uuid4().hex[:10]}"
+    server = {
+        "host": postgis_service.host,
+        "port": postgis_service.port,
+        "user": postgis_service.user,
+        "password": postgis_service.password,
+    }
+    ensure_postgis_database(database, postgis=False, **server)
+    try:
+        yield PostgisResource(database=database, **server)
+    finally:
+        drop_database(database, **server)
+
+
+def _orphan_schema(postgis: PostgisResource, run_id: str) -> str:
+    """A run schema with a table in it, left behind as by a worker killed mid-run."""
+    from psycopg import sql
+
+    schema = schema_name_for_run(run_id)
+    with postgis.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(quote_identifier(schema)))
+        conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(quote_identifier(schema, "loaded")))
+    return schema
+
+
+def _schemas(postgis: PostgisResource) -> set[str]:
+    return {info.schema for info in postgis.list_run_schemas()}
+
+
+def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
+    lanes, janitor_postgis: PostgisResource
+) -> None:
+    active = _created_run(lanes, None, "asset_lanes_gdal_health_job")
+    _report_start(lanes, active)  # STARTED: a worker is using its schema right now
+    finished = _job(lanes, "asset_lanes_gdal_health_job").execute_in_process(
+        instance=lanes.instance
+    )
+    kept = _orphan_schema(janitor_postgis, active.run_id)
+    crashed = _orphan_schema(janitor_postgis, str(uuid.uuid4()))  # run unknown to the instance
+    done = _orphan_schema(janitor_postgis, finished.run_id)  # run over, schema left behind
+    assert _schemas(janitor_postgis) == {kept, crashed, done}
+
+    with dg.build_sensor_context(
+        instance=lanes.instance, resources={"postgis": janitor_postgis}
+    ) as context:
+        outcome = asset_lanes_schema_janitor(context)
+
+    assert _schemas(janitor_postgis) == {kept}
+    assert isinstance(outcome, dg.SkipReason)
+    assert outcome.skip_message.startswith("2 orphan schema(s) dropped")
+
+    # Once that run is over, its schema goes too.
+    lanes.instance.report_run_canceled(lanes.instance.get_run_by_id(active.run_id))
+    with dg.build_sensor_context(
+        instance=lanes.instance, resources={"postgis": janitor_postgis}
+    ) as context:
+        asset_lanes_schema_janitor(context)
+    assert _schemas(janitor_postgis) == set()
