@@ -109,11 +109,14 @@ def owner_lane(document: Any) -> Lane:
     return DEFAULT_LANE
 
 
-def _read(store: ObjectStore, key: str) -> _Read:
+def _read(store: ObjectStore, key: str, listed: ObjectMetadata | None = None) -> _Read:
     from etl_storage.errors import ManifestNotFound, ManifestReadError
 
     try:
-        document, meta = store.read_manifest_with_metadata(key)
+        if listed is None:
+            document, meta = store.read_manifest_with_metadata(key)
+        else:  # the listing's size replaces a stat: one request per manifest
+            document, meta = store.read_manifest_with_metadata(key, listed=listed)
     except ManifestNotFound:
         # Archived by its owner between our listing and our read: nothing to do.
         return _Read(key, None, None, None)
@@ -122,14 +125,16 @@ def _read(store: ObjectStore, key: str) -> _Read:
     return _Read(key, meta, document, None)
 
 
-def _prepare(store: ObjectStore, ledger: Ledger, key: str, owned: Collection[Lane]) -> _Read:
+def _prepare(
+    store: ObjectStore, ledger: Ledger, listed: ObjectMetadata, owned: Collection[Lane]
+) -> _Read:
     """Read one manifest and, if it is ours, validate it and check its references.
 
     Runs in the reader threads: everything here is per manifest and writes nothing, so the
     raw-file existence checks overlap like the body reads do (a tick's cost is then dominated
     by I/O latency divided by the thread count, not summed up per manifest).
     """
-    read = _read(store, key)
+    read = _read(store, listed.key, listed)
     if read.document is None or read.read_error is not None:
         return read
     if owner_lane(read.document) not in owned:
@@ -143,8 +148,13 @@ def _prepare(store: ObjectStore, ledger: Ledger, key: str, owned: Collection[Lan
 
 
 def _requeued(
-    store: ObjectStore, ledger: Ledger, listed: list[ObjectMetadata], operator: str
-) -> dict[str, QueuedManifest]:
+    store: ObjectStore,
+    ledger: Ledger,
+    listed: list[ObjectMetadata],
+    operator: str,
+    owned_lanes: Collection[Lane],
+    enabled_lanes: Collection[Lane] | None,
+) -> tuple[dict[str, QueuedManifest], list[str]]:
     """Listed manifests already taken in as ``queued`` (same key and ETag), re-planned from the
     ledger's copy of the document, so no body is read again.
 
@@ -152,19 +162,27 @@ def _requeued(
     than the cursor (runs not started yet) the same manifests come back every tick. Their run
     requests are emitted again (the same ``run_key``, which Dagster never launches twice): a
     tick whose cursor was not committed is redone exactly, without a second body read.
+    Returns ours (by key) and the keys queued for other lanes (remembered, never read).
     """
     etags = {m.key: m.etag for m in listed}
     found: dict[str, QueuedManifest] = {}
+    foreign: list[str] = []
     for record in ledger.queued_manifests_by_key(etags):
         key = record.manifest_key
-        if key in found or record.manifest is None or etags.get(key) != record.manifest_etag:
+        if key in found or key in foreign or record.manifest is None:
             continue
+        if etags.get(key) != record.manifest_etag:
+            continue  # a different upload under the same name: evaluate it afresh
         try:
             manifest = parse_manifest(record.manifest, landing_bucket=store.landing_bucket)
         except ManifestValidationError:
             continue  # recorded under older rules: evaluate it afresh
-        found[key] = QueuedManifest(key, manifest, plan_run(manifest, key, operator=operator))
-    return found
+        plan = plan_run(manifest, key, operator=operator)
+        if plan.lane not in owned_lanes:
+            foreign.append(key)
+        elif enabled_lanes is None or plan.lane in enabled_lanes:
+            found[key] = QueuedManifest(key, manifest, plan)
+    return found, foreign
 
 
 def evaluate_intake(
@@ -191,16 +209,22 @@ def evaluate_intake(
     listed, result.deferred = new[:max_per_tick], max(0, len(new) - max_per_tick)
     if not listed:
         return result
-    requeued = _requeued(store, ledger, listed, operator)
+    requeued, queued_elsewhere = _requeued(
+        store, ledger, listed, operator, owned_lanes, enabled_lanes
+    )
     for key, queued in requeued.items():
         result.queued.append(queued)
         cursor.mark(key)
-    batch = [m.key for m in listed if m.key not in requeued]
+    for key in queued_elsewhere:
+        result.foreign.append(key)
+        cursor.mark(key)
+    skip = set(requeued) | set(queued_elsewhere)
+    batch = [m for m in listed if m.key not in skip]
     if not batch:
         return result
     threads = min(READ_THREADS, len(batch))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        reads = list(pool.map(lambda k: _prepare(store, ledger, k, owned_lanes), batch))
+        reads = list(pool.map(lambda m: _prepare(store, ledger, m, owned_lanes), batch))
         ours: list[_Read] = []
         for read in reads:
             if read.meta is None and read.read_error is None:
@@ -240,18 +264,6 @@ def _claimed_batch_id(read: _Read) -> Any:
     if read.manifest is not None:
         return read.manifest.batch_id
     return ("key", read.key)  # invalid or unreadable: recorded by key, never conflicts
-    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(batch))) as pool:
-        reads = list(pool.map(lambda k: _read(store, k), batch))
-    for read in reads:
-        if read.meta is None and read.read_error is None:
-            continue  # vanished: owned and archived by another sensor meanwhile
-        if owner_lane(read.document) not in owned_lanes:
-            cursor.mark(read.key)
-            result.foreign.append(read.key)
-            continue
-        _take_in(store, ledger, read, result, operator, enabled_lanes, emit)
-        cursor.mark(read.key)
-    return result
 
 
 def _take_in(

@@ -11,6 +11,7 @@ Ids: documents reference each other by ``ObjectId``; the Dagster run id string l
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -325,6 +326,25 @@ class Ledger(dg.ConfigurableResource):
         return [ManifestRecord.from_mongo(doc) for doc in cursor]
 
     @_ledger_op
+    def queued_manifests_by_key(self, manifest_keys: Iterable[str]) -> list[ManifestRecord]:
+        """The ``queued`` manifest records taken in from any of ``manifest_keys``.
+
+        One query per 500 keys (served by the ``manifest_key`` index): sensors use it to skip
+        re-reading manifests that are already taken in and only wait for their run.
+        """
+        keys = sorted(set(manifest_keys))
+        records: list[ManifestRecord] = []
+        for start in range(0, len(keys), 500):
+            cursor = self._col(MANIFESTS).find(
+                {
+                    "manifest_key": {"$in": keys[start : start + 500]},
+                    "status": ManifestStatus.QUEUED.value,
+                }
+            )
+            records.extend(ManifestRecord.from_mongo(doc) for doc in cursor)
+        return records
+
+    @_ledger_op
     def set_manifest_archive_key(self, batch_id: str, archive_key: str) -> None:
         """Record where the manifest was archived (when it was archived after intake)."""
         result = self._col(MANIFESTS).update_one(
@@ -637,16 +657,18 @@ class Ledger(dg.ConfigurableResource):
 
         counters = self._col(VERSION_COUNTERS)
         for _ in range(_CAS_ATTEMPTS):
-            try:
-                doc = counters.find_one_and_update(
-                    {"_id": dataset_id},
-                    {"$inc": {"seq": 1}, "$set": {"updated_at": utc_now()}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                continue  # two first-time upserts raced; the loser retries as an update
-            return int(doc["seq"])
+            doc = counters.find_one_and_update(
+                {"_id": dataset_id},
+                {"$inc": {"seq": 1}, "$set": {"updated_at": utc_now()}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return int(doc["seq"])
+            # First version of this dataset: create the counter at 0 (a concurrent creator
+            # may win; either way the next update increments the one document). No upsert:
+            # racing upserts are where servers differ, a plain insert is unambiguous.
+            with contextlib.suppress(DuplicateKeyError):
+                counters.insert_one({"_id": dataset_id, "seq": 0, "updated_at": utc_now()})
         raise LedgerError(f"could not allocate a version for dataset {dataset_id!r}")
 
     @_ledger_op

@@ -391,10 +391,28 @@ class ObjectStore(dg.ConfigurableResource):
         return self.read_manifest_with_metadata(key, max_bytes)[0]
 
     def read_manifest_with_metadata(
-        self, key: str, max_bytes: int = DEFAULT_MANIFEST_MAX_BYTES
+        self,
+        key: str,
+        max_bytes: int = DEFAULT_MANIFEST_MAX_BYTES,
+        *,
+        listed: ObjectMetadata | None = None,
     ) -> tuple[dict, ObjectMetadata]:
-        """``read_manifest`` plus the object's metadata (etag, size) for provenance."""
+        """``read_manifest`` plus the object's metadata (etag, size) for provenance.
+
+        ``listed`` is the object's entry from a listing (``iter_manifest_objects``): its size
+        replaces the separate stat, so the manifest costs one request (a sensor tick reads
+        thousands, each a round trip); the returned metadata is that of the body read.
+        """
         key = self.landing_key(key)
+        if listed is not None:
+            if listed.size > max_bytes:
+                raise ManifestTooLarge(key, listed.size, max_bytes)
+            read = self._read_with_metadata(key, max_bytes + 1)
+            if read is not None:
+                body, meta = read
+                if meta.size > max_bytes or len(body) > max_bytes:
+                    raise ManifestTooLarge(key, max(meta.size, len(body)), max_bytes)
+                return parse_manifest_bytes(key, body), meta
         try:
             meta = self._metadata(self.landing_bucket, key)
         except ObjectNotFound as exc:
@@ -407,6 +425,42 @@ class ObjectStore(dg.ConfigurableResource):
         if len(body) > max_bytes:
             raise ManifestTooLarge(key, len(body), max_bytes)
         return parse_manifest_bytes(key, body), meta
+
+    def _read_with_metadata(self, key: str, limit: int) -> tuple[bytes, ObjectMetadata] | None:
+        """At most ``limit`` bytes of a landing object and its metadata from the response
+        headers (one ranged GET); ``None`` for an empty object (no range to read)."""
+        from minio.error import S3Error
+        from minio.time import from_http_header
+
+        try:
+            response = self.client.get_object(self.landing_bucket, key, offset=0, length=limit)
+        except S3Error as exc:
+            if _is_missing(exc):
+                raise ManifestNotFound(
+                    key, f"manifest {key} does not exist in bucket {self.landing_bucket}"
+                ) from exc
+            if exc.code == "InvalidRange":
+                return None
+            raise
+        try:
+            headers = response.headers
+            # Content-Range "bytes 0-N/TOTAL" carries the object size; checked before the body
+            # is read, so an object that grew since the listing is refused unread.
+            total = str(headers.get("Content-Range") or "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else int(headers.get("Content-Length") or 0)
+            body = response.read(limit) if size < limit else b""
+        finally:
+            response.close()
+            response.release_conn()
+        modified = headers.get("Last-Modified")
+        return body, ObjectMetadata(
+            bucket=self.landing_bucket,
+            key=key,
+            etag=_clean_etag(headers.get("ETag")),
+            size=size,
+            last_modified=from_http_header(modified) if modified else None,
+            content_type=headers.get("Content-Type"),
+        )
 
     def _read_bounded(self, key: str, limit: int) -> bytes:
         """At most ``limit`` bytes of a landing object (a range read)."""

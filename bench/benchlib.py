@@ -1,0 +1,246 @@
+"""Shared pieces of the benchmark suite: result rows, phase timers, throwaway services.
+
+Every row of the suite is a ratio against a baseline measured in the same run on the same
+machine, because absolute times drift on shared machines. ``BenchServices`` starts a throwaway
+S3 server and Mongo wire server on free loopback ports and uses PostGIS on the local PostgreSQL
+in a bench database of its own (``spatial_compute_bench_<hex>``); everything it starts is
+stopped (and the database dropped) on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DATABASE = "spatial_compute_bench"
+
+
+@dataclass
+class Row:
+    """One line of the result table: ``ours / baseline`` against ``target``.
+
+    ``target`` is the maximum ratio (``None``: informational, e.g. a floor comparison);
+    ``unit`` says what the two numbers are (seconds, MB). ``checks`` are pass/fail assertions
+    printed with the row (e.g. "second tick reads no manifest body").
+    """
+
+    key: str
+    work: str
+    baseline_label: str
+    baseline: float
+    ours: float
+    unit: str
+    target: float | None
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("inf")
+
+    @property
+    def met(self) -> bool | None:
+        checks_ok = all(self.checks.values())
+        if self.target is None:
+            return checks_ok if self.checks else None
+        return self.ratio <= self.target and checks_ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": round(self.ratio, 3), "met": self.met}
+
+
+class PhaseTimer:
+    """Wall time per named phase (``with timer("load"): ...``); repeated phases add up."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+    @property
+    def total(self) -> float:
+        return sum(self.phases.values())
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.phases.items()}
+
+
+@contextmanager
+def patched(module: Any, name: str, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]):
+    """Temporarily replace ``module.name`` by ``wrapper(original)`` (phase timing of the real
+    lane code: lane runners import these functions at call time)."""
+    original = getattr(module, name)
+    setattr(module, name, wrapper(original))
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def timed_function(timer: PhaseTimer, phase: str) -> Callable[[Callable[..., Any]], Any]:
+    """A ``patched`` wrapper that books every call of the function to ``phase``."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with timer(phase):
+                return func(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def say(message: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@dataclass
+class BenchServices:
+    """Throwaway S3 + Mongo servers and the PostGIS bench database, with platform resources."""
+
+    work_dir: Path
+    # One database per run: two runs at once must not drop each other's database.
+    database: str = field(default_factory=lambda: f"{BENCH_DATABASE}_{uuid.uuid4().hex[:8]}")
+    s3_endpoint: str = ""
+    mongo_uri: str = ""
+    _processes: list[Any] = field(default_factory=list)
+
+    access_key: str = "bench"
+    secret_key: str = "bench-secret"  # noqa: S105 - throwaway local server
+
+    def start(self) -> BenchServices:
+        from etl_devstack.services import (
+            ensure_postgis_database,
+            free_port,
+            mongo_server,
+            s3_server,
+        )
+
+        s3_port, mongo_port = free_port(), free_port()
+        self._processes.append(s3_server(s3_port, self.work_dir / "logs" / "s3.log").start())
+        self._processes.append(
+            mongo_server(
+                mongo_port, self.work_dir / "mongo-data", self.work_dir / "logs" / "mongo.log"
+            ).start()
+        )
+        self.s3_endpoint = f"127.0.0.1:{s3_port}"
+        self.mongo_uri = f"mongodb://127.0.0.1:{mongo_port}"
+        pg = self.postgres_settings()
+        ensure_postgis_database(self.database, **pg)
+        return self
+
+    @staticmethod
+    def postgres_settings() -> dict[str, Any]:
+        return {
+            "host": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+            "port": int(os.environ.get("POSTGRES_PORT", "5432")),
+            "user": os.environ.get("POSTGRES_USER", "postgres"),
+            "password": os.environ.get("POSTGRES_PASSWORD", ""),
+        }
+
+    def stop(self) -> None:
+        from etl_devstack.services import drop_database
+
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+        drop_database(self.database, **self.postgres_settings())
+
+    def object_store(self, **overrides: Any) -> Any:
+        from etl_storage.object_store import ObjectStore
+
+        token = uuid.uuid4().hex[:8]
+        store = ObjectStore(
+            endpoint=self.s3_endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            landing_bucket=overrides.pop("landing_bucket", f"landing-{token}"),
+            lake_bucket=overrides.pop("lake_bucket", f"lake-{token}"),
+            **overrides,
+        )
+        store.ensure_buckets()
+        return store
+
+    def ledger(self) -> Any:
+        from etl_storage.ledger import Ledger
+
+        return Ledger(connection_string=self.mongo_uri, database=f"bench_{uuid.uuid4().hex[:8]}")
+
+    def postgis(self) -> Any:
+        from etl_spatial.postgis import PostgisResource
+
+        return PostgisResource(database=self.database, **self.postgres_settings())
+
+    def platform(self) -> Any:
+        from etl_pipeline.lanes import Services
+
+        return Services(self.object_store(), self.ledger(), self.postgis())
+
+
+def submit_and_take_in(services: Any, name: str, document: dict[str, Any]) -> Any:
+    """Upload a manifest and run one intake tick for it (the sensor's work, untimed set-up);
+    the ``RunPlan`` of the queued manifest."""
+    from etl_devstack.drops import Landing
+    from etl_models.cursor import ManifestCursor
+    from etl_models.routing import Lane
+    from etl_pipeline.intake import evaluate_intake
+
+    key = Landing(services.store).drop_manifest(name, document)
+    result = evaluate_intake(
+        store=services.store,
+        ledger=services.ledger,
+        cursor=ManifestCursor([], 500),
+        owned_lanes=set(Lane),
+        operator="bench",
+        on_event=lambda message: None,
+    )
+    queued = [q for q in result.queued if q.key == key]
+    if not queued:
+        raise RuntimeError(f"bench manifest {key} was not queued: {result.summary()}")
+    return queued[0].plan
+
+
+def batch_run(services: Any, plan: Any) -> Any:
+    """A ``BatchRun`` as the Dagster asset would build it (fresh run id per call)."""
+    from etl_pipeline.lanes import BatchRun
+
+    return BatchRun(
+        services=services,
+        dagster_run_id=str(uuid.uuid4()),
+        job_name=plan.job_name,
+        tags=dict(plan.tags),
+        log=lambda message: None,
+    )
+
+
+def disk_free_bytes(path: Path) -> int:
+    import shutil
+
+    return shutil.disk_usage(path).free
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
