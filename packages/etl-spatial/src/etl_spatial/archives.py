@@ -104,7 +104,13 @@ def resolve_zip_member(
     if not path.startswith("/vsizip/") or not path.lower().endswith(".zip"):
         return path
     archive = path[len("/vsizip/") :]
-    members = zip_members(archive, gdal_env)
+    name = label or path
+    try:
+        members = zip_members(archive, gdal_env)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ArchiveError(
+            f"{name}: not a readable zip archive ({exc}); upload a zip made by a standard tool"
+        ) from None
     if members is None:
         return path
     extensions = VECTOR_EXTENSIONS.get(driver or "", None) or tuple(
@@ -117,7 +123,6 @@ def resolve_zip_member(
         and not m.startswith("__MACOSX/")
         and not PurePosixPath(m).name.startswith("._")
     ]
-    name = label or path
     if not candidates:
         raise ArchiveError(
             f"{name}: the zip holds no {driver or 'vector'} dataset "

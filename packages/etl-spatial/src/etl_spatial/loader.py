@@ -256,8 +256,21 @@ def inspect_layer(source: VectorSource, *, gdal_env: Mapping[str, str] | None = 
         source.gdal_path(),
         layer,
     ]
-    out = run_gdal("ogrinfo", args, env=gdal_env, timeout=DEFAULT_TIMEOUT).stdout
-    info = parse_ogrinfo_summary(out, source=source, layer=layer)
+    completed = run_gdal("ogrinfo", args, env=gdal_env, timeout=DEFAULT_TIMEOUT)
+    # GDAL reports a CRS that PROJ cannot resolve on stderr and carries on with a default
+    # (WGS 84 for GeoJSON): the data would be silently mislocated, so refuse it.
+    unresolved = [
+        line.strip()
+        for line in (completed.stderr or "").splitlines()
+        if "proj_create" in line and "not found" in line
+    ]
+    if unresolved:
+        raise VectorLoadError(
+            f"{source.name}: the file declares a CRS that cannot be resolved ({unresolved[0]}); "
+            "GDAL would silently assume another one. Fix the CRS in the file (an EPSG code "
+            "PROJ knows) and upload it again"
+        )
+    info = parse_ogrinfo_summary(completed.stdout, source=source, layer=layer)
     expected = source.driver
     if expected and info.driver and info.driver != expected:
         raise VectorLoadError(

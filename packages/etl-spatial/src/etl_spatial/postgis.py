@@ -157,7 +157,9 @@ class PostgisResource(ConfigurableResource):
     host: str = Field(default="127.0.0.1", description="PostgreSQL host")
     port: int = Field(default=5432, description="PostgreSQL port")
     user: str = Field(default="postgres", description="PostgreSQL role")
-    password: str = Field(default="", description="PostgreSQL password (secret; use EnvVar)")
+    password: str = Field(
+        default="", repr=False, description="PostgreSQL password (secret; use EnvVar)"
+    )
     database: str = Field(default="spatial_compute", description="Compute database")
     connect_timeout: int = Field(default=10, description="Seconds to wait for a connection")
 
