@@ -6,11 +6,15 @@ UV := $(CURDIR)/.local/bin/uv
 DEVSTACK := $(UV) run --frozen python -m etl_devstack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up down status env test lint format check-defs compose-config
+.PHONY: help bootstrap up down status env sample test test-reliability e2e bench lint format check-defs compose-config
 
 help:
 	@echo "make up        install what is missing, start the local platform, run the main job"
 	@echo "make test      install what is missing, run the whole test suite"
+	@echo "make test-reliability   the full reliability suite (hostile input, faults, load, security)"
+	@echo "make e2e       end-to-end tests through a deployed platform (free ports, ~15 min)"
+	@echo "make sample    submit the sample batch again to the running platform (idempotent)"
+	@echo "make bench     benchmark suite: ratios against same-run baselines (BENCH_ARGS=--quick)"
 	@echo "make status    show each component of the local platform"
 	@echo "make down      stop the local platform (no process left behind)"
 	@echo "make lint      ruff check + format check"
@@ -32,8 +36,20 @@ status:
 env:
 	@$(DEVSTACK) env
 
+sample:
+	@$(DEVSTACK) sample
+
 test: bootstrap
 	@$(UV) run --frozen pytest
+
+test-reliability: bootstrap
+	@ETL_RELIABILITY_FULL=1 $(UV) run --frozen pytest tests/reliability -q
+
+e2e: bootstrap
+	@$(UV) run --frozen pytest tests/e2e -m e2e
+
+bench: bootstrap
+	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)
 
 lint:
 	@$(UV) run --frozen ruff check .

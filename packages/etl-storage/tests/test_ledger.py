@@ -271,6 +271,23 @@ def test_events_of_an_older_run_do_not_overwrite_a_newer_run(ledger: Ledger) -> 
     assert final.status == ManifestStatus.SUCCESS
 
 
+def test_a_late_start_event_of_a_finished_run_does_not_reopen_the_manifest(
+    ledger: Ledger,
+) -> None:
+    intake(ledger)
+    run = ledger.start_run(dagster_run_id="quick", batch_id="roads_2026_11_22")
+    ledger.set_manifest_status("roads_2026_11_22", "running", run_id=run)
+    ledger.set_manifest_status("roads_2026_11_22", "success", run_id=run)
+    # The run-started sensor handles the start after the run-success sensor handled the end.
+    late = ledger.set_manifest_status("roads_2026_11_22", "running", run_id=run)
+    assert late.status == ManifestStatus.SUCCESS
+    assert [h.status for h in late.status_history] == ["queued", "running", "success"]
+    # A re-execution (a new run) may still reopen it.
+    again = ledger.start_run(dagster_run_id="again", batch_id="roads_2026_11_22")
+    reopened = ledger.set_manifest_status("roads_2026_11_22", "running", run_id=again)
+    assert reopened.status == ManifestStatus.RUNNING and reopened.current_run_id == again
+
+
 def test_run_records(ledger: Ledger) -> None:
     run_id = ledger.start_run(dagster_run_id="r1", batch_id="unknown_batch", job_name="ingest_job")
     assert ledger.start_run(dagster_run_id="r1", batch_id="unknown_batch") == run_id

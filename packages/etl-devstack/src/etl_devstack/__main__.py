@@ -1,4 +1,4 @@
-"""``python -m etl_devstack up|down|status|env|run-health-check``: the embedded local platform.
+"""``python -m etl_devstack up|down|status|env|sample|run-health-check``: the local platform.
 
 ``make up`` / ``make down`` / ``make status`` call this. State (pids, logs, Mongo data, the
 Dagster home and ``platform.env``) lives in ``.local/`` at the repository root.
@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl_devstack.stack import RunOutcome, Stack, StackConfig, StackError, find_repo_root
 from etl_devstack.webserver_client import WebserverError
+
+if TYPE_CHECKING:
+    from etl_devstack.sample import SampleReport
 
 
 def _stack(args: argparse.Namespace) -> Stack:
@@ -20,9 +24,9 @@ def _stack(args: argparse.Namespace) -> Stack:
     return Stack(StackConfig.from_env(state_dir, root / "infra"))
 
 
-def run_main_job(stack: Stack, timeout: float = 600.0) -> list[RunOutcome]:
-    """The platform's main job after ``up``: for now the GDAL health check of every location,
-    launched through the deployed webserver and gRPC servers."""
+def run_health_checks(stack: Stack, timeout: float = 600.0) -> list[RunOutcome]:
+    """The GDAL health check of every location, launched through the deployed webserver and
+    gRPC servers."""
     outcomes = []
     for loc in stack.config.locations:
         print(f"launching {loc.health_job} on code location {loc.name} ...", flush=True)
@@ -32,6 +36,25 @@ def run_main_job(stack: Stack, timeout: float = 600.0) -> list[RunOutcome]:
             print(f"    {error}", flush=True)
         outcomes.append(outcome)
     return outcomes
+
+
+def run_main_job(stack: Stack, timeout: float = 900.0) -> SampleReport:
+    """The platform's main job after ``up``: the bundled sample batch (vector, CSV, raster,
+    then the join), submitted with ``etl`` through the landing bucket, plus a ledger summary."""
+    from etl_devstack.sample import format_report, run_sample
+
+    generation = stack.started_at() or "local"
+    print("submitting the sample batch with `etl` (through the landing bucket) ...", flush=True)
+    report = run_sample(
+        stack.config.environment(),
+        stack.config.state_dir / "sample",
+        generation,
+        timeout=timeout,
+        cwd=find_repo_root(),
+        log=lambda line: print(line, flush=True),
+    )
+    print(format_report(report), flush=True)
+    return report
 
 
 def _print_status(stack: Stack) -> bool:
@@ -57,15 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl_devstack", description=__doc__)
     parser.add_argument("--state-dir", help="state directory (default: <repo>/.local)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the local stack and platform, run the main job")
+    up = sub.add_parser("up", help="start the local platform, then submit the sample batch")
     up.add_argument("--no-main-job", action="store_true", help="only start and wait healthy")
     up.add_argument("--timeout", type=float, default=420.0, help="seconds to become healthy")
     sub.add_parser("down", help="stop every process of the stack")
     status = sub.add_parser("status", help="show each component and endpoint")
     status.add_argument("--check", action="store_true", help="exit 1 unless everything is up")
     sub.add_parser("env", help="print the effective settings as KEY=VALUE lines")
-    health = sub.add_parser("run-health-check", help="run the main job on a running stack")
+    health = sub.add_parser("run-health-check", help="run the GDAL health-check jobs")
     health.add_argument("--timeout", type=float, default=600.0)
+    sample = sub.add_parser("sample", help="submit the sample batch to a running stack")
+    sample.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args(argv)
 
     try:
@@ -93,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"starting the local platform (state in {stack.config.state_dir})")
                 stack.start(args.timeout)
             print(f"settings: {stack.config.state_dir / 'platform.env'}")
-            if not args.no_main_job and not _main_job_ok(stack):
-                return 1
+            ok = args.no_main_job or _main_job_ok(stack)
             print(f"\nDagster UI: {stack.config.ui_url}")
             print("status: make status    stop: make down")
-            return 0
+            return 0 if ok else 1
         if args.command == "run-health-check":
+            return 0 if _health_checks_ok(stack, args.timeout) else 1
+        if args.command == "sample":
             return 0 if _main_job_ok(stack, args.timeout) else 1
     except (StackError, WebserverError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -107,13 +133,30 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _main_job_ok(stack: Stack, timeout: float = 600.0) -> bool:
-    outcomes = run_main_job(stack, timeout)
+def _health_checks_ok(stack: Stack, timeout: float = 600.0) -> bool:
+    outcomes = run_health_checks(stack, timeout)
     failed = [o for o in outcomes if o.status != "SUCCESS"]
     for o in failed:
         url = f"{stack.config.ui_url}/runs/{o.run_id}"
         print(f"error: {o.job} ({o.location}) ended {o.status}; see {url}", file=sys.stderr)
     return not failed
+
+
+def _main_job_ok(stack: Stack, timeout: float = 900.0) -> bool:
+    from etl_devstack.sample import SampleError
+
+    try:
+        report = run_main_job(stack, timeout)
+    except SampleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    if not report.ok:
+        print(
+            f"error: the sample batch did not succeed; `etl status <batch id>` and the runs "
+            f"page {stack.config.ui_url}/runs show why",
+            file=sys.stderr,
+        )
+    return report.ok
 
 
 if __name__ == "__main__":

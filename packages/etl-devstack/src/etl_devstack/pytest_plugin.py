@@ -18,14 +18,17 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymongo
 import pytest
 
+from etl_devstack.drops import Landing, wait_until
 from etl_devstack.services import (
     LOOPBACK,
     ManagedProcess,
@@ -43,7 +46,13 @@ from etl_devstack.stack import (
     find_repo_root,
     stack_processes,
 )
-from etl_devstack.webserver_client import DagsterWebserverClient
+from etl_devstack.webserver_client import DagsterWebserverClient, RunInfo
+
+if TYPE_CHECKING:
+    from etl_storage.ledger import Ledger
+    from etl_storage.object_store import ObjectStore
+
+T = TypeVar("T")
 
 EXTERNAL = os.environ.get("ETL_TEST_EXTERNAL_SERVICES") == "1"
 TEST_COMPUTE_DB = "spatial_compute_test"
@@ -230,6 +239,89 @@ class DeployedPlatform:
         """Error messages from the run's event log, for assertion messages."""
         return self.client.run_errors(run_id)
 
+    # -- the deployment's services, as its users reach them ---------------------------------
+
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        """The deployment's landing and lake buckets (same settings as its code servers)."""
+        from etl_storage.object_store import ObjectStore
+
+        env = self.env
+        return ObjectStore(
+            endpoint=env["MINIO_ENDPOINT"],
+            access_key=env["MINIO_ROOT_USER"],
+            secret_key=env["MINIO_ROOT_PASSWORD"],
+            landing_bucket=env["LANDING_BUCKET"],
+            lake_bucket=env["LAKE_BUCKET"],
+        )
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The deployment's ledger (MongoDB database ``MONGO_DATABASE``, default spatial_etl)."""
+        from etl_models.settings import LEDGER_DATABASE
+        from etl_storage.ledger import Ledger
+
+        return Ledger(
+            connection_string=self.env["MONGO_CONNECTION_STRING"],
+            database=self.env.get("MONGO_DATABASE", LEDGER_DATABASE),
+        )
+
+    @property
+    def landing(self) -> Landing:
+        """Upload raw files and drop manifests as a user does."""
+        return Landing(self.object_store)
+
+    @property
+    def compute_conninfo(self) -> str:
+        """libpq connection string of the PostGIS compute database of the deployment."""
+        from psycopg.conninfo import make_conninfo
+
+        env = self.env
+        return make_conninfo(
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            dbname=env["POSTGRES_DB"],
+        )
+
+    def wait_until(
+        self,
+        predicate: Callable[[], T],
+        timeout: float,
+        *,
+        interval: float = 1.0,
+        describe: str | Callable[[], str] = "condition",
+    ) -> T:
+        """Poll ``predicate`` until truthy (see :func:`etl_devstack.drops.wait_until`)."""
+        return wait_until(predicate, timeout, interval=interval, describe=describe)
+
+    def runs(self, tags: dict[str, str] | None = None) -> list[RunInfo]:
+        """Dagster runs of the instance (through the webserver), optionally filtered by tags."""
+        return self.client.runs(tags=tags)
+
+    def reexecute(self, run_id: str, strategy: str = "FROM_FAILURE") -> str:
+        """Re-execute a run through the webserver, as the UI's button does; the new run id."""
+        return self.client.reexecute_run(run_id, strategy)
+
+    def restart_code_server(
+        self, location: str, env_overrides: Mapping[str, str] | None = None
+    ) -> None:
+        """Restart one code location's gRPC server (optionally with other settings)."""
+        self.stack.restart_code_server(location, env_overrides=env_overrides)
+
+    @contextmanager
+    def legacy_enabled_lanes(self, lanes: str) -> Iterator[None]:
+        """Run the legacy location with ``MANIFEST_ROUTER_ENABLED_LANES=lanes`` (its sensor
+        evaluates in its gRPC server), restoring the deployment's setting afterwards."""
+        self.restart_code_server(
+            "legacy_ingest", env_overrides={"MANIFEST_ROUTER_ENABLED_LANES": lanes}
+        )
+        try:
+            yield
+        finally:
+            self.restart_code_server("legacy_ingest")
+
 
 @pytest.fixture(scope="session")
 def deployed_platform(
@@ -237,13 +329,15 @@ def deployed_platform(
 ) -> Iterator[DeployedPlatform]:
     """The whole platform on free loopback ports; torn down (no process left) after the session.
 
-    Instance storage is a fresh PostgreSQL database ``dagster_e2e_<hex>`` (dropped afterwards);
-    compute uses ``spatial_compute_test``. With ``ETL_TEST_EXTERNAL_SERVICES=1`` the S3 and
-    Mongo endpoints come from the environment instead of being started here.
+    Instance storage is a fresh PostgreSQL database ``dagster_e2e_<hex>`` and compute a fresh
+    PostGIS database ``spatial_compute_e2e_<hex>`` (both dropped afterwards). With
+    ``ETL_TEST_EXTERNAL_SERVICES=1`` the S3 and Mongo endpoints come from the environment
+    instead of being started here.
     """
     root = find_repo_root(Path(__file__))
     state_dir = tmp_path_factory.mktemp("platform")
     base = StackConfig.from_env(state_dir, root / "infra", environ={})
+    token = uuid.uuid4().hex[:10]
     pg = {
         "postgres_host": os.environ.get("POSTGRES_HOST", LOOPBACK),
         "postgres_port": int(os.environ.get("POSTGRES_PORT", "5432")),
@@ -257,8 +351,10 @@ def deployed_platform(
         dagster_postgres_port=pg["postgres_port"],
         dagster_postgres_user=pg["postgres_user"],
         dagster_postgres_password=pg["postgres_password"],
-        compute_database=TEST_COMPUTE_DB,
-        dagster_database=f"dagster_e2e_{uuid.uuid4().hex[:10]}",
+        # Its own compute database: the deployment's schema janitor drops every proc_* schema
+        # of a run its instance does not know, which would include other tests' schemas.
+        compute_database=TEST_COMPUTE_DB if EXTERNAL else f"spatial_compute_e2e_{token}",
+        dagster_database=f"dagster_e2e_{token}",
         ui_port=free_port(),
         locations=tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
         **(
@@ -289,5 +385,13 @@ def deployed_platform(
             user=config.dagster_postgres_user,
             password=config.dagster_postgres_password,
         )
+        if config.compute_database != TEST_COMPUTE_DB:
+            drop_database(
+                config.compute_database,
+                host=config.postgres_host,
+                port=config.postgres_port,
+                user=config.postgres_user,
+                password=config.postgres_password,
+            )
     assert not leftovers, f"platform processes/ports left after teardown: {leftovers}"
     assert not stack_processes(state_dir)

@@ -16,6 +16,7 @@ The same code backs ``python -m etl_devstack`` (``make up``/``down``/``status``)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -392,6 +393,14 @@ class Stack:
         except (OSError, ValueError, KeyError, TypeError):
             return self._components()
 
+    def started_at(self) -> str | None:
+        """When the running stack was started (``YYYYMMDDtHHMMSS``, UTC), from the state file."""
+        try:
+            value = json.loads(self.state_file.read_text()).get("started_at")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+
     def _pid_file(self, name: str) -> Path:
         return self.config.pids_dir / f"{name}.pid"
 
@@ -462,9 +471,14 @@ class Stack:
                 "and spatial lanes will fail. Install with `apt-get install gdal-bin`."
             )
 
-    def _spawn(self, process: ManagedProcess, timeout: float) -> ManagedProcess:
+    def _spawn(
+        self,
+        process: ManagedProcess,
+        timeout: float,
+        env_overrides: Mapping[str, str] | None = None,
+    ) -> ManagedProcess:
         self.log(f"  starting {process.name} ({self._endpoint_of(process)})")
-        process.env = self.config.process_environment()
+        process.env = {**self.config.process_environment(), **(env_overrides or {})}
         try:
             process.start(timeout)
         finally:
@@ -550,7 +564,14 @@ class Stack:
         for directory in (c.state_dir, c.logs_dir, c.pids_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(
-            json.dumps({"components": [comp.__dict__ for comp in self._components()]}, indent=2)
+            json.dumps(
+                {
+                    "components": [comp.__dict__ for comp in self._components()],
+                    # Identifies this run of the stack (the embedded S3 server starts empty).
+                    "started_at": time.strftime("%Y%m%dt%H%M%S", time.gmtime()),
+                },
+                indent=2,
+            )
         )
         self.write_platform_env()
         deadline = time.monotonic() + timeout
@@ -724,8 +745,17 @@ class Stack:
         while port_open(self.config.host, loc.port) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def start_code_server(self, location: str, timeout: float = 180.0) -> None:
-        """(Re)start one code location's gRPC server and wait until the webserver loads it."""
+    def start_code_server(
+        self,
+        location: str,
+        timeout: float = 180.0,
+        env_overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        """(Re)start one code location's gRPC server and wait until the webserver loads it.
+
+        ``env_overrides`` change this server's environment only (e.g. another
+        ``MANIFEST_ROUTER_ENABLED_LANES``): sensors and runs of the location execute in it.
+        """
         loc = self._location(location)
         c = self.config
         deadline = time.monotonic() + timeout
@@ -734,6 +764,7 @@ class Stack:
                 f"code-server-{loc.name}", self._code_server_argv(loc), c.host, loc.port
             ),
             self._remaining(deadline),
+            env_overrides,
         )
         while time.monotonic() < deadline:
             self.reload_location(loc.name)
@@ -745,6 +776,70 @@ class Stack:
                 return
             time.sleep(1)
         raise StackError(f"code location {loc.name} not loaded again within {timeout:.0f}s")
+
+    def restart_code_server(
+        self,
+        location: str,
+        env_overrides: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+    ) -> None:
+        """Stop and start one code location's gRPC server (optionally with other settings)."""
+        self.stop_code_server(location)
+        self.start_code_server(location, timeout=timeout, env_overrides=env_overrides)
+
+    # -- single components (fault-injection tests) ---------------------------------------------
+
+    RESTARTABLE_COMPONENTS = ("s3", "mongo", "daemon")
+
+    def stop_component(self, name: str, *, kill: bool = False, timeout: float = 20.0) -> None:
+        """Stop one of ``RESTARTABLE_COMPONENTS`` (the rest of the platform keeps running).
+
+        ``kill=True`` sends SIGKILL to its process group at once (a crash, not a shutdown).
+        """
+        comp = self._restartable(name)
+        pid = _read_pid(self._pid_file(name))
+        if pid is not None and _process_has_marker(pid, self.config.state_dir):
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            stop_process_group(pid, timeout)
+        self._pid_file(name).unlink(missing_ok=True)
+        deadline = time.monotonic() + timeout
+        while comp.port is not None and port_open(comp.host, comp.port):
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} still listens on {comp.endpoint} after stopping it")
+            time.sleep(0.1)
+
+    def start_component(self, name: str, timeout: float = 120.0) -> None:
+        """Start one stopped component again with the stack's settings: same port, same data
+        (the Mongo server reopens its storage; the in-memory S3 server starts empty)."""
+        self._restartable(name)
+        c = self.config
+        if name == "s3":
+            process = s3_server(c.s3_port, c.logs_dir / "s3.log", host=c.s3_host)
+        elif name == "mongo":
+            process = mongo_server(
+                c.mongo_port, c.mongo_data_dir, c.logs_dir / "mongo.log", host=c.mongo_host
+            )
+        else:
+            workspace = str(c.workspace_file)
+            argv = [sys.executable, "-m", "dagster._daemon", "run", "-w", workspace]
+            process = self._dagster_process("daemon", argv, c.host, None)
+        process.name = name
+        self._spawn(process, timeout)
+        if name == "s3":
+            ensure_buckets(
+                c.s3_endpoint, c.s3_access_key, c.s3_secret_key, [LANDING_BUCKET, LAKE_BUCKET]
+            )
+
+    def _restartable(self, name: str) -> Component:
+        for comp in self._components():
+            if comp.name == name and name in self.RESTARTABLE_COMPONENTS:
+                return comp
+        known = [c.name for c in self._components() if c.name in self.RESTARTABLE_COMPONENTS]
+        raise StackError(
+            f"cannot stop/start component {name!r} of this stack; restartable: {', '.join(known)}"
+        )
 
     # -- main job ------------------------------------------------------------------------------
 

@@ -97,6 +97,44 @@ query PlatformRunErrors($runId: ID!) {
 """
 
 
+RUNS_QUERY = """
+query PlatformRuns($filter: RunsFilter, $limit: Int) {
+  runsOrError(filter: $filter, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        runId
+        status
+        jobName
+        tags { key value }
+        repositoryOrigin { repositoryLocationName }
+      }
+    }
+    ... on InvalidPipelineRunsFilterError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+REEXECUTE_RUN_MUTATION = """
+mutation PlatformReexecuteRun($params: ReexecutionParams!) {
+  launchRunReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PipelineNotFoundError { message }
+    ... on RunConflict { message }
+    ... on InvalidSubsetError { message }
+    ... on ConflictingExecutionParamsError { message }
+    ... on PresetNotFoundError { message }
+    ... on NoModeProvidedError { message }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
 class WebserverError(RuntimeError):
     """The webserver could not be reached or answered with an error."""
 
@@ -123,6 +161,17 @@ class LocationEntry:
     def loaded(self) -> bool:
         """Loaded without error: the gRPC server answered and the definitions loaded."""
         return self.load_status == "LOADED" and self.kind == "RepositoryLocation"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One Dagster run as the webserver reports it."""
+
+    run_id: str
+    status: str
+    job_name: str
+    tags: dict[str, str]
+    location: str | None
 
 
 class DagsterWebserverClient:
@@ -252,3 +301,33 @@ class DagsterWebserverClient:
             elif event.get("level") in {"ERROR", "CRITICAL"} and event.get("message"):
                 messages.append(event["message"].strip())
         return messages
+
+    def runs(self, tags: dict[str, str] | None = None, limit: int = 1000) -> list[RunInfo]:
+        """Runs of the instance (newest first), optionally only those carrying all ``tags``."""
+        run_filter = {"tags": [{"key": k, "value": v} for k, v in tags.items()]} if tags else {}
+        result = self.execute(RUNS_QUERY, {"filter": run_filter, "limit": limit})["runsOrError"]
+        if result["__typename"] != "Runs":
+            raise WebserverError(f"listing runs failed: {result.get('message')}")
+        return [
+            RunInfo(
+                run_id=str(run["runId"]),
+                status=str(run["status"]),
+                job_name=str(run["jobName"]),
+                tags={tag["key"]: tag["value"] for tag in run["tags"]},
+                location=(run.get("repositoryOrigin") or {}).get("repositoryLocationName"),
+            )
+            for run in result["results"]
+        ]
+
+    def reexecute_run(self, parent_run_id: str, strategy: str = "FROM_FAILURE") -> str:
+        """Re-execute a run (``ALL_STEPS``, ``FROM_FAILURE`` or ``FROM_ASSET_FAILURE``), as the
+        UI's re-execute button does: same job, partition and tags; return the new run id."""
+        params = {"parentRunId": parent_run_id, "strategy": strategy}
+        result = self.execute(REEXECUTE_RUN_MUTATION, {"params": params})["launchRunReexecution"]
+        if result["__typename"] == "LaunchRunSuccess":
+            return str(result["run"]["runId"])
+        detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
+        raise JobLaunchError(
+            f"could not re-execute run {parent_run_id} ({strategy}): {result['__typename']}: "
+            f"{detail}"
+        )

@@ -368,7 +368,8 @@ class Ledger(dg.ConfigurableResource):
         Transitions follow ``etl_models.status.MANIFEST_TRANSITIONS`` (``InvalidStatusTransition``
         otherwise). Events are attributed to runs (``run_id`` = ``runs._id``):
 
-        - repeating the current status for the same run is a no-op (sensors may replay);
+        - repeating the current status for the same run is a no-op (sensors may replay), and
+          so is ``running`` for the current run once that run has ended (a late start event);
         - ``running`` for a new run while another is recorded running: the new run (a
           re-execution) takes over;
         - a terminal status of a run that is no longer the current one is kept in the history
@@ -402,7 +403,15 @@ class Ledger(dg.ConfigurableResource):
                 and run_id is not None
                 and run_id != current.current_run_id
             )
-            if same_event:
+            # The start of a run reported after that same run ended (the run-status sensors
+            # race the run itself): a replay, not a re-execution (which has a new run id).
+            late_start = (
+                new == ManifestStatus.RUNNING
+                and run_id is not None
+                and run_id == current.current_run_id
+                and current.status in _MANIFEST_TERMINAL
+            )
+            if same_event or late_start:
                 return current
             update: dict[str, Any]
             if stale:
