@@ -12,10 +12,7 @@ the reason (e.g. gdal-bin not installed in the code-location image).
 import dagster as dg
 
 from asset_lanes.asset_keys import domain_key_prefix
-from etl_spatial.gdal import GdalError, GdalToolMissing, gdal_tool_versions
-
-GDAL_HEALTH_TOOLS = ("gdalinfo", "ogr2ogr")
-"""The tools every lane shells out to; both must answer ``--version``."""
+from etl_pipeline.orchestration import gdal_health_metadata
 
 
 @dg.asset(
@@ -27,24 +24,7 @@ GDAL_HEALTH_TOOLS = ("gdalinfo", "ogr2ogr")
 )
 def gdal_health(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Run ``<tool> --version`` for each GDAL tool and record the answers as metadata."""
-    try:
-        versions = gdal_tool_versions(GDAL_HEALTH_TOOLS)
-    except GdalError as exc:
-        # dg.Failure puts the reason and metadata on the failed step (the UI's headline), and a
-        # missing or broken install does not fix itself, so retrying would only delay the news.
-        raise dg.Failure(
-            description=f"GDAL health check failed: {exc}",
-            metadata={
-                "tool": exc.tool or "",
-                "tool_missing": isinstance(exc, GdalToolMissing),
-            },
-            allow_retries=False,
-        ) from exc
-    for tool, version in versions.items():
-        context.log.info(f"{tool}: {version}")
-    return dg.MaterializeResult(
-        metadata={f"{tool}_version": dg.MetadataValue.text(v) for tool, v in versions.items()}
-    )
+    return dg.MaterializeResult(metadata=gdal_health_metadata(context.log))
 
 
 asset_lanes_gdal_health_job = dg.define_asset_job(

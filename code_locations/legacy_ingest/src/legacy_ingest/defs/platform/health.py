@@ -11,10 +11,7 @@ code-location image).
 
 import dagster as dg
 
-from etl_spatial.gdal import GdalError, GdalToolMissing, gdal_tool_versions
-
-GDAL_HEALTH_TOOLS = ("gdalinfo", "ogr2ogr")
-"""The tools ``ingest_job`` shells out to; both must answer ``--version``."""
+from etl_pipeline.orchestration import gdal_health_metadata
 
 
 # A Nothing output carries the metadata without handing a value to an IO manager: there is
@@ -22,24 +19,7 @@ GDAL_HEALTH_TOOLS = ("gdalinfo", "ogr2ogr")
 @dg.op(out=dg.Out(dg.Nothing, description="Versions are recorded as output metadata."))
 def check_gdal_tools(context: dg.OpExecutionContext) -> None:
     """Run ``<tool> --version`` for each GDAL tool and record the answers as metadata."""
-    try:
-        versions = gdal_tool_versions(GDAL_HEALTH_TOOLS)
-    except GdalError as exc:
-        # dg.Failure puts the reason and metadata on the failed step (the UI's headline), and a
-        # missing or broken install does not fix itself, so retrying would only delay the news.
-        raise dg.Failure(
-            description=f"GDAL health check failed: {exc}",
-            metadata={
-                "tool": exc.tool or "",
-                "tool_missing": isinstance(exc, GdalToolMissing),
-            },
-            allow_retries=False,
-        ) from exc
-    for tool, version in versions.items():
-        context.log.info(f"{tool}: {version}")
-    context.add_output_metadata(
-        {f"{tool}_version": dg.MetadataValue.text(v) for tool, v in versions.items()}
-    )
+    context.add_output_metadata(gdal_health_metadata(context.log))
 
 
 @dg.job(
