@@ -51,9 +51,8 @@ query PlatformDaemonHealth {
 }
 """
 
-LAUNCH_RUN_MUTATION = """
-mutation PlatformLaunchRun($executionParams: ExecutionParams!) {
-  launchRun(executionParams: $executionParams) {
+# What a launch (new run or re-execution) answers: the run id or why not.
+_LAUNCH_RESULT = """
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on RunConfigValidationInvalid { errors { message } }
@@ -65,9 +64,17 @@ mutation PlatformLaunchRun($executionParams: ExecutionParams!) {
     ... on NoModeProvidedError { message }
     ... on UnauthorizedError { message }
     ... on PythonError { message }
-  }
+"""
+
+LAUNCH_RUN_MUTATION = (
+    """
+mutation PlatformLaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {"""
+    + _LAUNCH_RESULT
+    + """  }
 }
 """
+)
 
 RUN_STATUS_QUERY = """
 query PlatformRunStatus($runId: ID!) {
@@ -116,23 +123,15 @@ query PlatformRuns($filter: RunsFilter, $limit: Int) {
 }
 """
 
-REEXECUTE_RUN_MUTATION = """
+REEXECUTE_RUN_MUTATION = (
+    """
 mutation PlatformReexecuteRun($params: ReexecutionParams!) {
-  launchRunReexecution(reexecutionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on PipelineNotFoundError { message }
-    ... on RunConflict { message }
-    ... on InvalidSubsetError { message }
-    ... on ConflictingExecutionParamsError { message }
-    ... on PresetNotFoundError { message }
-    ... on NoModeProvidedError { message }
-    ... on UnauthorizedError { message }
-    ... on PythonError { message }
-  }
+  launchRunReexecution(reexecutionParams: $params) {"""
+    + _LAUNCH_RESULT
+    + """  }
 }
 """
+)
 
 
 class WebserverError(RuntimeError):

@@ -97,6 +97,18 @@ def _clean_etag(etag: str | None) -> str:
     return (etag or "").strip('"')
 
 
+def _metadata_from_stat(bucket: str, key: str, stat: Any) -> ObjectMetadata:
+    """``ObjectMetadata`` from what minio's stat/fget calls return."""
+    return ObjectMetadata(
+        bucket=bucket,
+        key=key,
+        etag=_clean_etag(stat.etag),
+        size=int(stat.size or 0),
+        last_modified=stat.last_modified,
+        content_type=stat.content_type,
+    )
+
+
 def _is_missing(exc: Exception) -> bool:
     from minio.error import S3Error
 
@@ -320,14 +332,7 @@ class ObjectStore(dg.ConfigurableResource):
             if _is_missing(exc):
                 raise ObjectNotFound(bucket, key) from exc
             raise
-        return ObjectMetadata(
-            bucket=bucket,
-            key=key,
-            etag=_clean_etag(stat.etag),
-            size=int(stat.size or 0),
-            last_modified=stat.last_modified,
-            content_type=stat.content_type,
-        )
+        return _metadata_from_stat(bucket, key, stat)
 
     def _metadata_or_none(self, bucket: str, key: str) -> ObjectMetadata | None:
         try:
@@ -773,14 +778,7 @@ class ObjectStore(dg.ConfigurableResource):
             if _is_missing(exc):
                 raise ObjectNotFound(bucket, key) from exc
             raise
-        return ObjectMetadata(
-            bucket=bucket,
-            key=key,
-            etag=_clean_etag(stat.etag),
-            size=int(stat.size or 0),
-            last_modified=stat.last_modified,
-            content_type=stat.content_type,
-        )
+        return _metadata_from_stat(bucket, key, stat)
 
     def download_from_landing(self, key_or_uri: str, dest_path: str | Path) -> ObjectMetadata:
         """Stream a landing object (key or ``s3://<landing>/...``) to ``dest_path``."""
