@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # Dagster webserver and daemon: no user code and no GDAL; they reach the code locations over gRPC.
+# The only platform package here is etl-instance (the run launcher named in dagster.yaml).
 # Build from the workspace root (compose does: context ..):
 #   docker build -f infra/images/dagster.Dockerfile -t spatial-etl/dagster .
 FROM python:3.11.11-slim-bookworm
@@ -24,7 +25,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
         --format requirements-txt -o /tmp/constraints.txt \
  && uv venv /opt/venv \
  && VIRTUAL_ENV=/opt/venv uv pip install -c /tmp/constraints.txt \
-        dagster dagster-webserver dagster-graphql dagster-postgres
+        dagster dagster-webserver dagster-graphql dagster-postgres ./packages/etl-instance
 
 COPY infra/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 COPY infra/workspace.yaml /opt/dagster/app/workspace.yaml

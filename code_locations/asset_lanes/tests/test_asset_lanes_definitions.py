@@ -191,9 +191,13 @@ def test_lane_jobs_run_in_process_with_network_retries() -> None:
     for key, (job_name, _, _) in LANE_ASSETS.items():
         job = definitions.resolve_job_def(job_name)
         assert job.executor_def.name == "in_process", job_name
+        # Run workers heartbeat, so a worker lost with its code server fails (and retries).
+        assert "etl/worker_heartbeat_interval_s" in job.tags, job_name
         assets_def = definitions.resolve_assets_def(dg.AssetKey(list(key)))
         policy = assets_def.op.retry_policy
         assert policy is not None and policy.max_retries >= 1, key
         assert policy.backoff == dg.Backoff.EXPONENTIAL
         assert assets_def.op.pool == "postgis"
-        assert {"object_store", "ledger", "postgis"} <= set(assets_def.required_resource_keys)
+        assert {"object_store", "ledger", "postgis", "run_worker_heartbeat"} <= set(
+            assets_def.required_resource_keys
+        )

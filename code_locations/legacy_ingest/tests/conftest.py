@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pytest
+from etl_instance.heartbeat import RunWorkerHeartbeat
 
 if TYPE_CHECKING:
     from etl_spatial.postgis import PostgisResource
@@ -41,7 +42,12 @@ class Legacy:
     @property
     def resources(self) -> dict[str, Any]:
         """The location's resource keys bound to the real test services."""
-        return {"object_store": self.store, "ledger": self.ledger, "postgis": self.postgis}
+        return {
+            "object_store": self.store,
+            "ledger": self.ledger,
+            "postgis": self.postgis,
+            "run_worker_heartbeat": RunWorkerHeartbeat(),
+        }
 
     def put(self, key: str, body: bytes | str | dict[str, Any]) -> str:
         """Upload an object to the landing bucket; returns its key."""

@@ -153,8 +153,12 @@ def test_ingest_job_runs_in_process_with_pool_and_retries() -> None:
     job = defs().resolve_job_def("ingest_job")
     assert job.executor_def.name == "in_process"
     assert job.partitions_def is None
+    # Run workers heartbeat, so a worker lost with its code server fails (and retries).
+    assert "etl/worker_heartbeat_interval_s" in job.tags
     for op_name in ("record_batch", "ingest_batch"):
         op = job.graph.node_named(op_name).definition
         assert op.retry_policy is not None and op.retry_policy.backoff == dg.Backoff.EXPONENTIAL
-        assert {"object_store", "ledger", "postgis"} <= set(op.required_resource_keys)
+        assert {"object_store", "ledger", "postgis", "run_worker_heartbeat"} <= set(
+            op.required_resource_keys
+        )
     assert job.graph.node_named("ingest_batch").definition.pool == "postgis"

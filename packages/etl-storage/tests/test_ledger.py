@@ -458,6 +458,25 @@ def test_activity_logs_are_idempotent_by_key(ledger: Ledger) -> None:
     assert entries[0].details == {"run_key": "spatial:roads"}
 
 
+def test_activity_logs_in_bulk_skip_existing_keys(ledger: Ledger) -> None:
+    """One write for many entries (the intake tick); replaying it writes nothing twice."""
+    from etl_models.ledger_records import ActivityLog
+
+    def entries(keys: list[str]) -> list[ActivityLog]:
+        return [
+            ActivityLog(key=k, actor="sensor", action="manifest_queued", subject=f"batch:{k}")
+            for k in keys
+        ]
+
+    assert ledger.log_activities([]) == 0
+    assert ledger.log_activities(entries(["a", "b"])) == 2
+    # "b" exists: the others (before and after it) are still written.
+    assert ledger.log_activities(entries(["a0", "b", "c"])) == 2
+    assert ledger.log_activities(entries(["a", "b", "c"])) == 0
+    written = [e.subject for k in ("a", "a0", "b", "c") for e in ledger.activity_for(f"batch:{k}")]
+    assert written == ["batch:a", "batch:a0", "batch:b", "batch:c"]
+
+
 # --- connection -------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl_models.cursor import ManifestCursor
 from etl_models.intake import RunPlan, archive_key_for, plan_run
+from etl_models.ledger_records import ActivityLog
 from etl_models.manifest import (
     JOIN_INTENT,
     FieldError,
@@ -56,6 +57,7 @@ class QueuedManifest:
     key: str
     manifest: Manifest
     plan: RunPlan
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def _requeued(
         if plan.lane not in owned_lanes:
             foreign.append(key)
         elif enabled_lanes is None or plan.lane in enabled_lanes:
-            found[key] = QueuedManifest(key, manifest, plan)
+            found[key] = QueuedManifest(key, manifest, plan, record.manifest_etag)
     return found, foreign
 
 
@@ -221,6 +223,7 @@ def evaluate_intake(
     skip = set(requeued) | set(queued_elsewhere)
     batch = [m for m in listed if m.key not in skip]
     if not batch:
+        _log_queued(ledger, result.queued, operator)
         return result
     threads = min(READ_THREADS, len(batch))
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -257,7 +260,24 @@ def evaluate_intake(
         result.rejected.extend(part.rejected)
         result.disabled.extend(part.disabled)
         cursor.mark(read.key)
+    _log_queued(ledger, result.queued, operator)
     return result
+
+
+def _log_queued(ledger: Ledger, queued: Iterable[QueuedManifest], operator: str) -> None:
+    """One ``manifest_queued`` activity entry per queued manifest, all in one write. Keyed by
+    batch and ETag, so the requeued ones of a replayed tick are written once (and an entry
+    lost with a crashed tick is written by its replay)."""
+    ledger.log_activities(
+        ActivityLog(
+            key=f"queued:{q.manifest.batch_id}:{q.etag}",
+            actor=q.manifest.uploader,
+            action="manifest_queued",
+            subject=q.manifest.batch_id,
+            details={"manifest_key": q.key, "lane": q.plan.lane.value, "operator": operator},
+        )
+        for q in queued
+    )
 
 
 def _claimed_batch_id(read: _Read) -> Any:
@@ -337,15 +357,8 @@ def _take_in(
         error = ManifestValidationError([FieldError("batch_id", reason)])
         _reject(store, ledger, read.key, etag, None, str(error), error, result, operator, emit)
         return
-    ledger.log_activity(
-        actor=manifest.uploader,
-        action="manifest_queued",
-        subject=manifest.batch_id,
-        details={"manifest_key": read.key, "lane": plan.lane.value, "operator": operator},
-        key=f"queued:{manifest.batch_id}:{etag}",
-    )
     emit(f"queued {read.key} (batch {manifest.batch_id}) for {plan.job_name}")
-    result.queued.append(QueuedManifest(read.key, manifest, plan))
+    result.queued.append(QueuedManifest(read.key, manifest, plan, etag))
 
 
 def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import dagster as dg
+from etl_instance.heartbeat import RunWorkerHeartbeat, job_heartbeat_tags
 
 from etl_models.cursor import CursorError, ManifestCursor
 from etl_models.routing import Lane
@@ -73,7 +74,16 @@ def platform_resources() -> dict[str, Any]:
         "object_store": ObjectStore.from_env(),
         "ledger": Ledger.from_env(),
         "postgis": PostgisResource.from_env(),
+        # Stamps the run's heartbeat tag, so a run whose worker died is failed (and retried)
+        # by run monitoring instead of staying STARTED; see etl_instance.heartbeat.
+        "run_worker_heartbeat": RunWorkerHeartbeat(),
     }
+
+
+def heartbeat_job_tags() -> dict[str, str]:
+    """Tags of every lane job: its run workers heartbeat every ``ETL_WORKER_HEARTBEAT_SECONDS``
+    (default 10); their steps must require the ``run_worker_heartbeat`` resource."""
+    return job_heartbeat_tags(_env_int("ETL_WORKER_HEARTBEAT_SECONDS", 10))
 
 
 # --- manifest sensors ------------------------------------------------------------------------
@@ -406,6 +416,7 @@ def lane_asset(
         object_store: ObjectStore,
         ledger: Ledger,
         postgis: PostgisResource,
+        run_worker_heartbeat: RunWorkerHeartbeat,  # required so that the worker heartbeats
     ) -> dg.MaterializeResult:
         run = batch_run(context, object_store, ledger, postgis)
         try:
@@ -429,6 +440,7 @@ def lane_job(name: str, asset: dg.AssetsDefinition, description: str) -> Any:
         name=name,
         selection=dg.AssetSelection.assets(asset),
         executor_def=dg.in_process_executor,
+        tags=heartbeat_job_tags(),
         description=description,
     )
 

@@ -91,6 +91,9 @@ def _truncate_error(error: str | None) -> str | None:
     return f"{error[:half]}\n... [{omitted} characters omitted] ...\n{error[-half:]}"
 
 
+DUPLICATE_KEY_CODE = 11000
+
+
 def _ledger_op(func: Callable[P, T]) -> Callable[P, T]:
     """Turn connection failures into ``LedgerUnavailable`` (a typed, readable error)."""
 
@@ -840,6 +843,27 @@ class Ledger(dg.ConfigurableResource):
         except DuplicateKeyError:
             return False
         return True
+
+    @_ledger_op
+    def log_activities(self, entries: Iterable[ActivityLog]) -> int:
+        """Write many keyed activity entries in one round trip; the number written.
+
+        Entries whose ``key`` already exists are skipped (as ``log_activity`` does), so a
+        replayed batch logs each entry once. Any other write error is raised.
+        """
+        from pymongo.errors import BulkWriteError
+
+        docs = [entry.to_mongo() for entry in entries]
+        if not docs:
+            return 0
+        try:
+            return len(self._col(ACTIVITY_LOGS).insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY_CODE]
+            if others:
+                raise
+            return int(exc.details.get("nInserted", len(docs) - len(errors)))
 
     @_ledger_op
     def activity_for(self, subject: str) -> list[ActivityLog]:

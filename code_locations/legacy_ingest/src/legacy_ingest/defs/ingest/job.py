@@ -5,6 +5,7 @@ The ops call the same lane runners as the asset lanes: the recipe comes from the
 """
 
 import dagster as dg
+from etl_instance.heartbeat import RunWorkerHeartbeat
 
 from etl_models.routing import LANES, Lane
 from etl_pipeline.lanes import begin, process_batch
@@ -14,6 +15,7 @@ from etl_pipeline.orchestration import (
     as_failure,
     batch_run,
     deterministic_errors,
+    heartbeat_job_tags,
     lane_metadata,
     manifest_sensor,
 )
@@ -30,6 +32,7 @@ def record_batch(
     object_store: ObjectStore,
     ledger: Ledger,
     postgis: PostgisResource,
+    run_worker_heartbeat: RunWorkerHeartbeat,  # required so that the worker heartbeats
 ) -> None:
     """Record the run and the manifest's ``running`` state in the ledger, archive the manifest."""
     run = batch_run(context, object_store, ledger, postgis)
@@ -52,6 +55,7 @@ def ingest_batch(
     object_store: ObjectStore,
     ledger: Ledger,
     postgis: PostgisResource,
+    run_worker_heartbeat: RunWorkerHeartbeat,  # required so that the worker heartbeats
 ) -> dg.Output[None]:
     """Load to PostGIS, transform with the intent's recipe, export to the lake, register."""
     run = batch_run(context, object_store, ledger, postgis)
@@ -65,6 +69,7 @@ def ingest_batch(
 @dg.job(
     name=SPEC.job,
     executor_def=dg.in_process_executor,
+    tags=heartbeat_job_tags(),
     description="Legacy op-based ingest of one batch (intents no asset lane owns).",
 )
 def ingest_job() -> None:
