@@ -49,6 +49,7 @@ from etl_devstack.pytest_plugin import TEST_COMPUTE_DB, DeployedPlatform
 from etl_devstack.services import LOOPBACK, drop_database, free_port, port_open, s3_server
 from etl_devstack.stack import DEFAULT_LOCATIONS, Stack, StackConfig, find_repo_root
 from etl_devstack.stack import stack_processes as live_stack_processes
+from etl_pipeline.retries import RETRY_OF_TAG, should_retry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -181,8 +182,8 @@ def wait_settled(platform: DeployedPlatform, batches: Iterable[Batch]) -> None:
             state[b.batch_id] = (status, [r.status for r in runs])
             if not runs or any(r.status not in TERMINAL_DAGSTER_STATUSES for r in runs):
                 return False
-            if runs[0].tags.get("dagster/will_retry") == "true":
-                return False  # failed, and the daemon's run retries will re-execute it
+            if runs[0].status == "FAILURE" and should_retry(runs[0].tags):
+                return False  # failed, and the location's retry sensor requests it again
             if status != runs[0].status.lower():  # newest first
                 return False
         return True
@@ -196,11 +197,9 @@ HEARTBEAT_DETECTION_S = 300
 
 
 def wait_for_retry(platform: DeployedPlatform, run_id: str) -> str:
-    """The run id of the automatic retry (run retries) of the failed run ``run_id``."""
+    """The run id of the automatic retry (the location's retry sensor) of failed run ``run_id``."""
     retries = wait_until(
-        lambda: [
-            r.run_id for r in platform.runs() if r.tags.get("dagster/parent_run_id") == run_id
-        ],
+        lambda: [r.run_id for r in platform.runs() if r.tags.get(RETRY_OF_TAG) == run_id],
         180,
         describe=f"an automatic retry of failed run {run_id}",
     )
@@ -245,8 +244,13 @@ def assert_consistent(platform: DeployedPlatform, batches: Iterable[Batch]) -> d
         assert {r.dagster_run_id for r in records} == set(dagster), (b, records, dagster)
         for record in records:
             assert record.status.value == dagster[record.dagster_run_id].status.lower(), record
-        # Exactly one sensor-requested run (one run key); the rest are re-executions of it.
-        originals = [r for r in dagster.values() if "dagster/parent_run_id" not in r.tags]
+        # Exactly one sensor-requested run (one run key); the rest are re-executions of it or
+        # retries requested by the retry sensor.
+        originals = [
+            r
+            for r in dagster.values()
+            if "dagster/parent_run_id" not in r.tags and RETRY_OF_TAG not in r.tags
+        ]
         assert len(originals) == 1, (b, [r.tags for r in dagster.values()])
         assert originals[0].tags["dagster/run_key"] == f"{b.lane}:{b.batch_id}"
         successes = [r for r in dagster.values() if r.status == "SUCCESS"]
@@ -577,11 +581,8 @@ def test_code_server_restarted_with_runs_in_flight_and_queued(fault_platform):
     lost = ledger_run(platform, big, run_id)
     assert lost.status.value == "failure" and "stopped heartbeating" in lost.error, lost
     assert_no_manifest_stuck(platform, batches)
-    # Runs killed by the stop itself fail at once, while the location is down: the daemon's
-    # retry of those cannot load the job and gives up (dagster/will_retry=false). They are
-    # visibly failed in Dagster and the ledger, and re-executable.
-    if reexecute_failed(platform, small):
-        wait_settled(platform, small)
+    # Runs killed by the stop itself fail at once, while the location is down; the retry
+    # sensor runs in the location, so it requests them again once the server is back.
     summary = assert_consistent(platform, batches)
     assert summary[big.batch_id] == {"dagster_runs": 2, "ledger_runs": 2}, summary
 

@@ -38,6 +38,7 @@ EXPECTED_SENSORS = {
     "asset_lanes_run_started_sensor",
     "asset_lanes_run_success_sensor",
     "asset_lanes_run_failure_sensor",
+    "asset_lanes_run_retry_sensor",
     "asset_lanes_run_canceled_sensor",
     "asset_lanes_schema_janitor",
 }

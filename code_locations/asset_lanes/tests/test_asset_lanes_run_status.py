@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -16,6 +17,7 @@ from asset_lanes.defs.platform.health import asset_lanes_gdal_health_job, gdal_h
 from asset_lanes.defs.platform.ledger_sync import (
     asset_lanes_run_canceled_sensor,
     asset_lanes_run_failure_sensor,
+    asset_lanes_run_retry_sensor,
     asset_lanes_run_started_sensor,
     asset_lanes_run_success_sensor,
     asset_lanes_schema_janitor,
@@ -90,7 +92,7 @@ def _report_start(lanes, run: dg.DagsterRun) -> None:
     )
 
 
-def _evaluate(lanes, sensor, run_id: str, event_type: dg.DagsterEventType) -> None:
+def _evaluate(lanes, sensor, run_id: str, event_type: dg.DagsterEventType) -> Any:
     """Evaluate a run-status sensor on the run's stored event, like the daemon does."""
     (record,) = lanes.instance.get_records_for_run(run_id, of_type=event_type).records
     run = lanes.instance.get_run_by_id(run_id)
@@ -102,9 +104,8 @@ def _evaluate(lanes, sensor, run_id: str, event_type: dg.DagsterEventType) -> No
         resources=lanes.resources,
     ) as context:
         if event_type == dg.DagsterEventType.RUN_FAILURE:
-            sensor(context.for_run_failure())
-        else:
-            sensor(context)
+            return sensor(context.for_run_failure())
+        return sensor(context)
 
 
 def test_started_sensor_marks_running_and_archives(lanes) -> None:
@@ -166,6 +167,58 @@ def test_failure_sensor_records_the_real_step_error(lanes) -> None:
     assert manifest.status == ManifestStatus.FAILURE and "Unterminated array" in manifest.error
     assert lanes.store.landing_object_exists(request.tags["manifest_archive_key"])
     assert not lanes.run_schema_exists(result.run_id)
+
+
+def test_retry_sensor_requests_a_run_lost_with_its_worker_and_the_retry_succeeds(lanes) -> None:
+    """A started run failed from outside (as run monitoring fails a run whose worker stopped
+    heartbeating): the retry sensor requests it again, and that request runs to v1."""
+    request = _requested(lanes, "lost_1")
+    tags = {**request.tags, "dagster/partition": request.partition_key}
+    run = lanes.instance.create_run_for_job(job_def=_job(lanes, "spatial_asset_job"), tags=tags)
+    _report_start(lanes, run)
+    lanes.instance.report_run_failed(run, "the run worker stopped heartbeating")
+    _evaluate(lanes, asset_lanes_run_failure_sensor, run.run_id, dg.DagsterEventType.RUN_FAILURE)
+    assert lanes.ledger.get_manifest("lost_1").status == ManifestStatus.FAILURE
+
+    retry = _evaluate(
+        lanes, asset_lanes_run_retry_sensor, run.run_id, dg.DagsterEventType.RUN_FAILURE
+    )
+    assert isinstance(retry, dg.RunRequest), retry
+    assert retry.run_key == f"retry:{run.run_id}"
+    assert retry.job_name == "spatial_asset_job" and retry.partition_key == "lost_1"
+    assert retry.tags["batch_id"] == "lost_1" and retry.tags["etl/retry_of"] == run.run_id
+    assert retry.tags["etl/retry_number"] == "1"
+    assert not any(k.startswith("dagster/") for k in retry.tags), retry.tags
+
+    result = _execute(lanes, retry)
+    assert result.success
+    success = dg.DagsterEventType.RUN_SUCCESS
+    _evaluate(lanes, asset_lanes_run_success_sensor, result.run_id, success)
+    assert lanes.ledger.get_manifest("lost_1").status == ManifestStatus.SUCCESS
+    assert [r.status for r in lanes.ledger.runs_for_batch("lost_1")] == [
+        RunStatus.FAILURE, RunStatus.SUCCESS,
+    ]  # fmt: skip
+    assert lanes.ledger.versions("lost_1") == [1]
+
+    # The retry's own loss is retried once more; a third is not (ETL_RUN_MAX_RETRIES = 2).
+    again = {**retry.tags, "etl/retry_number": "2", "dagster/partition": "lost_1"}
+    last = lanes.instance.create_run_for_job(job_def=_job(lanes, "spatial_asset_job"), tags=again)
+    lanes.instance.report_run_failed(last)
+    skipped = _evaluate(
+        lanes, asset_lanes_run_retry_sensor, last.run_id, dg.DagsterEventType.RUN_FAILURE
+    )
+    assert isinstance(skipped, dg.SkipReason), skipped
+
+
+def test_retry_sensor_does_not_retry_a_step_failure(lanes) -> None:
+    result = _execute(lanes, _requested(lanes, "bad_2", CORRUPT))
+    assert not result.success
+    run = lanes.instance.get_run_by_id(result.run_id)
+    assert run.tags.get("dagster/failure_reason") == "STEP_FAILURE"
+    skipped = _evaluate(
+        lanes, asset_lanes_run_retry_sensor, result.run_id, dg.DagsterEventType.RUN_FAILURE
+    )
+    assert isinstance(skipped, dg.SkipReason) and "step failure" in skipped.skip_message
 
 
 def test_canceled_sensor_records_a_run_canceled_before_it_started(lanes) -> None:

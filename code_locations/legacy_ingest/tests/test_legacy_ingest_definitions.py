@@ -31,6 +31,7 @@ EXPECTED_SENSORS = {
     "legacy_ingest_run_started_sensor",
     "legacy_ingest_run_success_sensor",
     "legacy_ingest_run_failure_sensor",
+    "legacy_ingest_run_retry_sensor",
     "legacy_ingest_run_canceled_sensor",
     "legacy_ingest_schema_janitor",
 }

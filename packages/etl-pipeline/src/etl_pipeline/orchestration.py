@@ -23,6 +23,12 @@ from etl_models.status import RunStatus
 from etl_pipeline.intake import DEFAULT_MAX_PER_TICK, evaluate_intake
 from etl_pipeline.lanes import TARGET_CRS, BatchRun, LaneError, LaneResult, Services
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
+from etl_pipeline.retries import (
+    DEFAULT_MAX_RETRIES,
+    retry_run_key,
+    retry_run_tags,
+    should_retry,
+)
 from etl_spatial.postgis import PostgisResource
 from etl_storage.ledger import Ledger
 from etl_storage.object_store import ObjectStore
@@ -50,16 +56,16 @@ _ACTIVE_STATUSES = [
 ]
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of seconds (got {raw!r})") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1 (got {value})")
+        raise ValueError(f"{name} must be a whole number (got {raw!r})") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum} (got {value})")
     return value
 
 
@@ -217,6 +223,40 @@ def run_status_sensors(location: str) -> list[dg.SensorDefinition]:
         )
 
     return [run_started, run_success, run_failure, run_canceled]
+
+
+def run_retry_sensor(location: str, jobs: Sequence[Any]) -> dg.SensorDefinition:
+    """Requests a run again when one of ``jobs`` failed for a reason other than its own steps
+    (worker killed, lost with its code server, launch or set-up failure), at most
+    ``ETL_RUN_MAX_RETRIES`` times (default 2); see ``etl_pipeline.retries``."""
+    max_retries = _env_int("ETL_RUN_MAX_RETRIES", DEFAULT_MAX_RETRIES, minimum=0)
+
+    @dg.run_failure_sensor(
+        name=f"{location}_run_retry_sensor",
+        monitored_jobs=list(jobs),
+        request_jobs=list(jobs),
+        minimum_interval_seconds=sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Retries runs that failed for a reason other than their own steps (worker lost, "
+            "launch or set-up failure), at most ETL_RUN_MAX_RETRIES times."
+        ),
+    )
+    def _retry(context: dg.RunFailureSensorContext):
+        run = context.dagster_run
+        if not should_retry(run.tags, max_retries):
+            return dg.SkipReason(
+                f"run {run.run_id} is not retried (step failure or no attempts left)"
+            )
+        context.log.info(f"retrying run {run.run_id} of {run.job_name}")
+        return dg.RunRequest(
+            run_key=retry_run_key(run.run_id),
+            job_name=run.job_name,
+            partition_key=run.tags.get("dagster/partition"),
+            tags=retry_run_tags(run.run_id, run.tags),
+        )
+
+    return _retry
 
 
 # --- janitor ---------------------------------------------------------------------------------

@@ -267,6 +267,20 @@ def _key_sample(
     return KeySample(count=count, rows=rows, sample=tuple(str(r[0]) for r in fetched[:limit]))
 
 
+def _key_counts(conn: psycopg.Connection, side: str, keys: sql.Composable) -> sql.Composable:
+    """``keys`` (a query yielding ``k``) counted per key into a temporary table dropped at
+    commit; the table's name."""
+    table = sql.Identifier(f"_etl_join_{side}_keys")
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {t} ON COMMIT DROP AS "
+            "SELECT k, count(*) AS n FROM ({keys}) AS a GROUP BY k"
+        ).format(t=table, keys=keys)
+    )
+    conn.execute(sql.SQL("ANALYZE {}").format(table))
+    return table
+
+
 def run_join(
     conn: psycopg.Connection,
     schema: str | Any,
@@ -320,46 +334,49 @@ def run_join(
     limit = options.key_sample_limit
 
     with conn.transaction():
+        # Each side's normalised keys are counted once into a temporary table (one scan of
+        # each input); every statistic below reads those small tables, not the inputs.
+        t_counts, s_counts = (
+            _key_counts(conn, "tabular", t_keys),
+            _key_counts(conn, "spatial", s_keys),
+        )
 
-        def side_stats(keys: sql.Composable, other: sql.Composable) -> tuple[int, int, int]:
+        def side_stats(mine: sql.Composable, other: sql.Composable) -> tuple[int, int, int]:
             row = conn.execute(
                 sql.SQL(
-                    "SELECT count(*), count(*) FILTER (WHERE a.k IS NULL), count(m.k) "
-                    "FROM ({keys}) AS a LEFT JOIN (SELECT DISTINCT k FROM ({other}) AS o "
-                    "WHERE k IS NOT NULL) AS m ON m.k = a.k"
-                ).format(keys=keys, other=other)
+                    "SELECT coalesce(sum(a.n), 0), "
+                    "coalesce(sum(a.n) FILTER (WHERE a.k IS NULL), 0), "
+                    "coalesce(sum(a.n) FILTER (WHERE b.k IS NOT NULL), 0) "
+                    "FROM {mine} AS a LEFT JOIN {other} AS b ON b.k = a.k"
+                ).format(mine=mine, other=other)
             ).fetchone()
             assert row is not None
             return int(row[0]), int(row[1]), int(row[2])
 
-        tabular_rows, tabular_null, matched_tabular = side_stats(t_keys, s_keys)
-        spatial_rows, spatial_null, matched_spatial = side_stats(s_keys, t_keys)
+        tabular_rows, tabular_null, matched_tabular = side_stats(t_counts, s_counts)
+        spatial_rows, spatial_null, matched_spatial = side_stats(s_counts, t_counts)
 
-        def unmatched(keys: sql.Composable, other: sql.Composable) -> KeySample:
+        def unmatched(mine: sql.Composable, other: sql.Composable) -> KeySample:
             return _key_sample(
                 conn,
                 sql.SQL(
-                    "SELECT k FROM ({keys}) AS a WHERE k IS NOT NULL "
-                    "EXCEPT SELECT k FROM ({other}) AS b"
-                ).format(keys=keys, other=other),
+                    "SELECT k FROM {mine} WHERE k IS NOT NULL EXCEPT SELECT k FROM {other}"
+                ).format(mine=mine, other=other),
                 limit,
             )
 
-        def duplicates(keys: sql.Composable) -> KeySample:
+        def duplicates(mine: sql.Composable) -> KeySample:
             return _key_sample(
                 conn,
-                sql.SQL(
-                    "SELECT k, count(*) AS n FROM ({keys}) AS a WHERE k IS NOT NULL "
-                    "GROUP BY k HAVING count(*) > 1"
-                ).format(keys=keys),
+                sql.SQL("SELECT k, n FROM {mine} WHERE k IS NOT NULL AND n > 1").format(mine=mine),
                 limit,
                 with_rows=True,
             )
 
-        unmatched_tabular = unmatched(t_keys, s_keys)
-        unmatched_spatial = unmatched(s_keys, t_keys)
-        duplicate_spatial = duplicates(s_keys)
-        duplicate_tabular = duplicates(t_keys)
+        unmatched_tabular = unmatched(t_counts, s_counts)
+        unmatched_spatial = unmatched(s_counts, t_counts)
+        duplicate_spatial = duplicates(s_counts)
+        duplicate_tabular = duplicates(t_counts)
         if duplicate_spatial.count and options.on_duplicate_spatial_keys == "fail":
             raise JoinDuplicateKeyError(
                 f"{duplicate_spatial.count} key(s) of join_config.right_key "
