@@ -144,6 +144,38 @@ def test_manifest_intake_is_idempotent_and_detects_reused_batch_ids(ledger: Ledg
     assert ledger.db.manifests.count_documents({}) == 1
 
 
+def test_manifest_intakes_in_one_write_match_the_single_call(ledger: Ledger) -> None:
+    """The intake tick's bulk write: new records, the same manifest again, a reused batch id
+    and a broken manifest, each with what ``record_manifest_intake`` would give."""
+    existing = intake(ledger, batch_id="roads_1")
+
+    def args(batch_id: str, **overrides) -> dict:
+        manifest = {**MANIFEST, "batch_id": batch_id}
+        return {
+            "batch_id": batch_id, "manifest_key": f"manifests/{batch_id}.json",
+            "manifest_etag": "e", "uploader": "jane", "lane": "spatial", "status": "queued",
+            "manifest": manifest, **overrides,
+        }  # fmt: skip
+
+    results = ledger.record_manifest_intakes(
+        [
+            args("roads_2"),
+            args("roads_1", manifest_etag="0123abcd", manifest_key="manifests/roads_1.json"),
+            args("roads_3"),
+            args("roads_1", manifest={**MANIFEST, "uploader": "mallory"}),
+            args("roads_4"),
+        ]
+    )
+    new2, same, new3, conflict, new4 = results
+    assert all(r.created for r in (new2, new3, new4))
+    assert ledger.get_manifest("roads_3").id == new3.manifest_id == new3.record.id
+    assert not same.created and same.manifest_id == existing.manifest_id
+    assert isinstance(conflict, BatchIdConflict)
+    assert conflict.existing_manifest_key == "manifests/roads_1.json"
+    assert ledger.db.manifests.count_documents({}) == 4
+    assert ledger.record_manifest_intakes([]) == []
+
+
 def test_rejected_manifests_are_recorded_with_their_error(ledger: Ledger) -> None:
     rejected = intake(ledger, batch_id="bad_batch", status="rejected", error="files: required")
     assert rejected.record.status == ManifestStatus.REJECTED

@@ -305,10 +305,11 @@ class DeployedPlatform:
         return self.client.reexecute_run(run_id, strategy)
 
     def restart_code_server(
-        self, location: str, env_overrides: Mapping[str, str] | None = None
+        self, location: str, env_overrides: Mapping[str, str] | None = None, *, kill: bool = False
     ) -> None:
-        """Restart one code location's gRPC server (optionally with other settings)."""
-        self.stack.restart_code_server(location, env_overrides=env_overrides)
+        """Restart one code location's gRPC server (optionally with other settings);
+        ``kill=True`` crashes it (SIGKILL to its process group) instead of stopping it."""
+        self.stack.restart_code_server(location, env_overrides=env_overrides, kill=kill)
 
     @contextmanager
     def legacy_enabled_lanes(self, lanes: str) -> Iterator[None]:

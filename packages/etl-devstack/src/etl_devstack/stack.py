@@ -733,12 +733,19 @@ class Stack:
         known = ", ".join(loc.name for loc in self.config.locations)
         raise StackError(f"unknown code location {name!r}; known: {known}")
 
-    def stop_code_server(self, location: str, timeout: float = 20.0) -> None:
-        """Stop the gRPC server of one code location (the rest of the platform keeps running)."""
+    def stop_code_server(self, location: str, timeout: float = 20.0, *, kill: bool = False) -> None:
+        """Stop the gRPC server of one code location (the rest of the platform keeps running).
+
+        ``kill=True`` sends SIGKILL to its process group (server and run workers) at once: a
+        crash, in which no process can report the end of its runs.
+        """
         loc = self._location(location)
         name = f"code-server-{loc.name}"
         pid = _read_pid(self._pid_file(name))
         if pid is not None and _process_has_marker(pid, self.config.state_dir):
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
             stop_process_group(pid, timeout)
         self._pid_file(name).unlink(missing_ok=True)
         deadline = time.monotonic() + timeout
@@ -782,9 +789,12 @@ class Stack:
         location: str,
         env_overrides: Mapping[str, str] | None = None,
         timeout: float = 180.0,
+        *,
+        kill: bool = False,
     ) -> None:
-        """Stop and start one code location's gRPC server (optionally with other settings)."""
-        self.stop_code_server(location)
+        """Stop (``kill``: crash) and start one code location's gRPC server (optionally with
+        other settings)."""
+        self.stop_code_server(location, kill=kill)
         self.start_code_server(location, timeout=timeout, env_overrides=env_overrides)
 
     # -- single components (fault-injection tests) ---------------------------------------------

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PER_TICK = 200
 READ_THREADS = 8
+INTAKE_WRITE_BATCH = 500
+"""Queued intake records written per bulk ledger write."""
 
 
 @dataclass(frozen=True)
@@ -237,23 +239,31 @@ def evaluate_intake(
                 result.foreign.append(read.key)
                 continue
             ours.append(read)
-        # Ledger records in parallel too, except manifests sharing a batch_id within this tick:
-        # those go one after the other in key order, so which one wins is deterministic.
+        # Rejections are recorded by the reader threads and queued records in bulk writes,
+        # except manifests sharing a batch_id within this tick: those go one after the other
+        # in key order, so which one wins is deterministic.
         claims: dict[Any, int] = {}
         for read in ours:
             claims[_claimed_batch_id(read)] = claims.get(_claimed_batch_id(read), 0) + 1
         parallel = [r for r in ours if r.manifest is None or claims[_claimed_batch_id(r)] == 1]
-        parts: dict[str, IntakeResult] = {}
+        parts: dict[str, IntakeResult] = {
+            read.key: IntakeResult(cursor=ManifestCursor()) for read in ours
+        }
 
-        def take_in(read: _Read) -> None:
-            part = IntakeResult(cursor=ManifestCursor())
-            _take_in(store, ledger, read, part, operator, enabled_lanes, emit)
-            parts[read.key] = part
+        def classify(read: _Read) -> _ToQueue | None:
+            return _classify(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
 
-        list(pool.map(take_in, parallel))
+        to_queue = [item for item in pool.map(classify, parallel) if item is not None]
+        for start in range(0, len(to_queue), INTAKE_WRITE_BATCH):
+            chunk = to_queue[start : start + INTAKE_WRITE_BATCH]
+            outcomes = ledger.record_manifest_intakes([item.record for item in chunk])
+            for item, outcome in zip(chunk, outcomes, strict=True):
+                part = parts[item.read.key]
+                _settle(store, ledger, item, outcome, part, operator, emit)
+        taken_in = {r.key for r in parallel}
         for read in ours:
-            if read.key not in parts:
-                take_in(read)
+            if read.key not in taken_in:
+                _take_in(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
     for read in ours:  # results and cursor in key order, as one sequential pass would give
         part = parts[read.key]
         result.queued.extend(part.queued)
@@ -286,6 +296,16 @@ def _claimed_batch_id(read: _Read) -> Any:
     return ("key", read.key)  # invalid or unreadable: recorded by key, never conflicts
 
 
+@dataclass(frozen=True)
+class _ToQueue:
+    """A valid manifest of an enabled lane, to be recorded as ``queued``."""
+
+    read: _Read
+    manifest: Manifest
+    plan: RunPlan
+    record: dict[str, Any]  # the keyword arguments of ``Ledger.record_manifest_intake``
+
+
 def _take_in(
     store: ObjectStore,
     ledger: Ledger,
@@ -295,10 +315,33 @@ def _take_in(
     enabled_lanes: Collection[Lane] | None,
     emit: Callable[[str], None],
 ) -> None:
+    """Take in one manifest: reject it, or record it as queued (one ledger write)."""
+    from etl_storage.errors import BatchIdConflict
+
+    item = _classify(store, ledger, read, result, operator, enabled_lanes, emit)
+    if item is None:
+        return
+    try:
+        outcome: Any = ledger.record_manifest_intake(**item.record)
+    except BatchIdConflict as exc:
+        outcome = exc
+    _settle(store, ledger, item, outcome, result, operator, emit)
+
+
+def _classify(
+    store: ObjectStore,
+    ledger: Ledger,
+    read: _Read,
+    result: IntakeResult,
+    operator: str,
+    enabled_lanes: Collection[Lane] | None,
+    emit: Callable[[str], None],
+) -> _ToQueue | None:
+    """Reject (and record) what cannot be queued; what can is returned, not yet recorded."""
     etag = read.meta.etag if read.meta else None
     if read.read_error is not None:
         _reject(store, ledger, read.key, etag, None, read.read_error, None, result, operator, emit)
-        return
+        return None
     document = read.document or {}
     try:
         if read.invalid is not None:
@@ -310,7 +353,7 @@ def _take_in(
     except ManifestValidationError as exc:
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
         _reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
-        return
+        return None
     plan = plan_run(manifest, read.key, operator=operator)
     if enabled_lanes is not None and plan.lane not in enabled_lanes:
         reason = (
@@ -322,43 +365,57 @@ def _take_in(
             store, ledger, read.key, etag, manifest.batch_id, reason, None, result, operator,
             emit, manifest=manifest, disabled=True,
         )  # fmt: skip
-        return
+        return None
+    record = {
+        "manifest_key": read.key,
+        "status": ManifestStatus.QUEUED,
+        "batch_id": manifest.batch_id,
+        "archive_key": archive_key_for(read.key),
+        "manifest_etag": etag,
+        "uploader": manifest.uploader,
+        "intent": manifest.intent,
+        "lane": plan.lane.value,
+        "dataset_id": manifest.dataset_id,
+        "manifest": document,
+    }
+    return _ToQueue(read, manifest, plan, record)
+
+
+def _settle(
+    store: ObjectStore,
+    ledger: Ledger,
+    item: _ToQueue,
+    outcome: Any,
+    result: IntakeResult,
+    operator: str,
+    emit: Callable[[str], None],
+) -> None:
+    """Queue ``item`` given its intake record, or reject it: its batch id is taken by another
+    manifest (``outcome`` is the ``BatchIdConflict``), or it already ran (a re-upload)."""
     from etl_storage.errors import BatchIdConflict
 
-    try:
-        intake = ledger.record_manifest_intake(
-            manifest_key=read.key,
-            status=ManifestStatus.QUEUED,
-            batch_id=manifest.batch_id,
-            archive_key=archive_key_for(read.key),
-            manifest_etag=etag,
-            uploader=manifest.uploader,
-            intent=manifest.intent,
-            lane=plan.lane.value,
-            dataset_id=manifest.dataset_id,
-            manifest=document,
-        )
-    except BatchIdConflict as exc:
+    manifest, key, etag = item.manifest, item.read.key, item.record["manifest_etag"]
+    if isinstance(outcome, BatchIdConflict):
         reason = (
-            f"batch_id {manifest.batch_id!r} is already used by {exc.existing_manifest_key} "
-            f"(status {exc.existing_status}); batch ids are unique and immutable: choose a new "
-            "batch_id for a new batch"
+            f"batch_id {manifest.batch_id!r} is already used by {outcome.existing_manifest_key} "
+            f"(status {outcome.existing_status}); batch ids are unique and immutable: choose a "
+            "new batch_id for a new batch"
         )
         error = ManifestValidationError([FieldError("batch_id", reason)])
-        _reject(store, ledger, read.key, etag, None, str(error), error, result, operator, emit)
+        _reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
         return
-    if not intake.created and intake.record.status != ManifestStatus.QUEUED:
+    if not outcome.created and outcome.record.status != ManifestStatus.QUEUED:
         # The same manifest again after it already ran: a re-upload, not a new batch.
         reason = (
             f"batch_id {manifest.batch_id!r} was already taken in (status "
-            f"{intake.record.status.value}); to run it again re-execute its Dagster run, or "
+            f"{outcome.record.status.value}); to run it again re-execute its Dagster run, or "
             "submit a new batch_id"
         )
         error = ManifestValidationError([FieldError("batch_id", reason)])
-        _reject(store, ledger, read.key, etag, None, str(error), error, result, operator, emit)
+        _reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
         return
-    emit(f"queued {read.key} (batch {manifest.batch_id}) for {plan.job_name}")
-    result.queued.append(QueuedManifest(read.key, manifest, plan, etag))
+    emit(f"queued {key} (batch {manifest.batch_id}) for {item.plan.job_name}")
+    result.queued.append(QueuedManifest(key, manifest, item.plan, etag))
 
 
 def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:

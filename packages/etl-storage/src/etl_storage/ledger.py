@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Required, TypedDict, TypeVar, Unpack
 
 import dagster as dg
 from bson import ObjectId
@@ -119,6 +119,64 @@ class ManifestIntake:
     manifest_id: ObjectId
     created: bool
     record: ManifestRecord
+
+
+class IntakeFields(TypedDict, total=False):
+    """What a manifest intake records (the keyword arguments of ``record_manifest_intake``)."""
+
+    manifest_key: Required[str]
+    status: Required[ManifestStatus | str]
+    batch_id: str | None
+    claimed_batch_id: str | None
+    archive_key: str | None
+    manifest_etag: str | None
+    uploader: str | None
+    intent: str | None
+    lane: str | None
+    dataset_id: str | None
+    error: str | None
+    manifest: dict[str, Any] | None
+
+
+def _intake_record(**fields: Unpack[IntakeFields]) -> tuple[ManifestRecord, dict[str, Any]]:
+    """The record of a manifest intake and its document, checked."""
+    status = ManifestStatus(fields["status"])
+    batch_id, manifest = fields.get("batch_id"), fields.get("manifest")
+    error = fields.get("error")
+    if status not in {ManifestStatus.QUEUED, ManifestStatus.REJECTED}:
+        raise LedgerError(
+            f"manifest intake status must be 'queued' or 'rejected', got {status.value!r}; "
+            "later states are set with set_manifest_status"
+        )
+    if status == ManifestStatus.REJECTED and not error:
+        raise LedgerError("a rejected manifest needs the error text that explains why")
+    fingerprint = manifest_fingerprint(manifest) if manifest is not None else None
+    now = utc_now()
+    record = ManifestRecord(
+        intake_key=ManifestRecord.intake_key_for(
+            batch_id, fields["manifest_key"], fields.get("manifest_etag"), fingerprint
+        ),
+        batch_id=batch_id,
+        claimed_batch_id=fields.get("claimed_batch_id") or batch_id,
+        manifest_key=fields["manifest_key"],
+        manifest_etag=fields.get("manifest_etag"),
+        archive_key=fields.get("archive_key"),
+        uploader=fields.get("uploader"),
+        intent=fields.get("intent"),
+        lane=fields.get("lane"),
+        dataset_id=fields.get("dataset_id"),
+        status=status,
+        error=_truncate_error(error),
+        manifest=manifest,
+        fingerprint=fingerprint,
+        status_history=[StatusChange(status=status.value, at=now, error=_truncate_error(error))],
+        created_at=now,
+        updated_at=now,
+    )
+    doc = record.to_mongo()
+    if batch_id is None:
+        doc.pop("batch_id")  # absent, not null: the unique index is partial on strings
+    return record, doc
 
 
 class Ledger(dg.ConfigurableResource):
@@ -226,22 +284,7 @@ class Ledger(dg.ConfigurableResource):
     # --- manifests -------------------------------------------------------------------------
 
     @_ledger_op
-    def record_manifest_intake(
-        self,
-        *,
-        manifest_key: str,
-        status: ManifestStatus | str,
-        batch_id: str | None = None,
-        claimed_batch_id: str | None = None,
-        archive_key: str | None = None,
-        manifest_etag: str | None = None,
-        uploader: str | None = None,
-        intent: str | None = None,
-        lane: str | None = None,
-        dataset_id: str | None = None,
-        error: str | None = None,
-        manifest: dict[str, Any] | None = None,
-    ) -> ManifestIntake:
+    def record_manifest_intake(self, **fields: Unpack[IntakeFields]) -> ManifestIntake:
         """Record a manifest as it is taken in: ``queued`` or ``rejected`` (with ``error``).
 
         Idempotent per batch: recording the same content again returns the existing record
@@ -251,60 +294,65 @@ class Ledger(dg.ConfigurableResource):
         """
         from pymongo.errors import DuplicateKeyError
 
-        status = ManifestStatus(status)
-        if status not in {ManifestStatus.QUEUED, ManifestStatus.REJECTED}:
-            raise LedgerError(
-                f"manifest intake status must be 'queued' or 'rejected', got {status.value!r}; "
-                "later states are set with set_manifest_status"
-            )
-        if status == ManifestStatus.REJECTED and not error:
-            raise LedgerError("a rejected manifest needs the error text that explains why")
-        fingerprint = manifest_fingerprint(manifest) if manifest is not None else None
-        now = utc_now()
-        record = ManifestRecord(
-            intake_key=ManifestRecord.intake_key_for(
-                batch_id, manifest_key, manifest_etag, fingerprint
-            ),
-            batch_id=batch_id,
-            claimed_batch_id=claimed_batch_id or batch_id,
-            manifest_key=manifest_key,
-            manifest_etag=manifest_etag,
-            archive_key=archive_key,
-            uploader=uploader,
-            intent=intent,
-            lane=lane,
-            dataset_id=dataset_id,
-            status=status,
-            error=_truncate_error(error),
-            manifest=manifest,
-            fingerprint=fingerprint,
-            status_history=[
-                StatusChange(status=status.value, at=now, error=_truncate_error(error))
-            ],
-            created_at=now,
-            updated_at=now,
-        )
-        doc = record.to_mongo()
-        if batch_id is None:
-            doc.pop("batch_id")  # absent, not null: the unique index is partial on strings
-        collection = self._col(MANIFESTS)
+        record, doc = _intake_record(**fields)
         try:
-            result = collection.insert_one(doc)
+            result = self._col(MANIFESTS).insert_one(doc)
         except DuplicateKeyError:
-            existing = collection.find_one({"intake_key": record.intake_key})
-            if existing is None:
-                raise
-            found = ManifestRecord.from_mongo(existing)
-            same = (fingerprint is not None and found.fingerprint == fingerprint) or (
-                fingerprint is None and batch_id is None
-            )
-            if not same:
-                raise BatchIdConflict(
-                    batch_id or record.intake_key, found.manifest_key, found.status.value
-                ) from None
-            return ManifestIntake(found.id, False, found)  # type: ignore[arg-type]
+            outcome = self._existing_intake(record)
+            if isinstance(outcome, BatchIdConflict):
+                raise outcome from None
+            return outcome
         record.id = result.inserted_id
         return ManifestIntake(result.inserted_id, True, record)
+
+    @_ledger_op
+    def record_manifest_intakes(
+        self, intakes: list[IntakeFields]
+    ) -> list[ManifestIntake | BatchIdConflict]:
+        """``record_manifest_intake`` for many manifests in one write (an intake tick).
+
+        Each item holds that method's keyword arguments; the results come back in the same
+        order, a ``BatchIdConflict`` in place of a record where the single call would raise.
+        Items must not share a ``batch_id`` (the caller orders those itself).
+        """
+        from pymongo.errors import BulkWriteError
+
+        built = [_intake_record(**item) for item in intakes]
+        if not built:
+            return []
+        failed: dict[int, dict[str, Any]] = {}
+        try:
+            self._col(MANIFESTS).insert_many([doc for _, doc in built], ordered=False)
+        except BulkWriteError as exc:
+            failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+            if any(e.get("code") != DUPLICATE_KEY_CODE for e in failed.values()):
+                raise
+        out: list[ManifestIntake | BatchIdConflict] = []
+        for index, (record, doc) in enumerate(built):
+            if index in failed:
+                out.append(self._existing_intake(record))
+            else:  # pymongo set the _id on the document before sending it
+                record.id = doc["_id"]
+                out.append(ManifestIntake(doc["_id"], True, record))
+        return out
+
+    def _existing_intake(self, record: ManifestRecord) -> ManifestIntake | BatchIdConflict:
+        """The recorded intake that made ``record``'s insert a duplicate: the same manifest
+        again (``created=False``), or a conflict when a different one holds the batch id."""
+        existing = self._col(MANIFESTS).find_one({"intake_key": record.intake_key})
+        if existing is None:
+            raise LedgerError(
+                f"intake {record.intake_key!r} was reported as a duplicate but is not recorded"
+            )
+        found = ManifestRecord.from_mongo(existing)
+        same = (record.fingerprint is not None and found.fingerprint == record.fingerprint) or (
+            record.fingerprint is None and record.batch_id is None
+        )
+        if not same:
+            return BatchIdConflict(
+                record.batch_id or record.intake_key, found.manifest_key, found.status.value
+            )
+        return ManifestIntake(found.id, False, found)  # type: ignore[arg-type]
 
     @_ledger_op
     def get_manifest(self, batch_id: str) -> ManifestRecord | None:
