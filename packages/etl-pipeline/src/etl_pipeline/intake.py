@@ -228,10 +228,24 @@ def evaluate_intake(
         _log_queued(ledger, result.queued, operator)
         return result
     threads = min(READ_THREADS, len(batch))
+    ours: list[_Read] = []
+    parts: dict[str, IntakeResult] = {}
+    pending: list[_ToQueue] = []
+
+    def flush() -> None:
+        outcomes = ledger.record_manifest_intakes([item.record for item in pending])
+        for item, outcome in zip(pending, outcomes, strict=True):
+            _settle(store, ledger, item, outcome, parts[item.read.key], operator, emit)
+        pending.clear()
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        reads = list(pool.map(lambda m: _prepare(store, ledger, m, owned_lanes), batch))
-        ours: list[_Read] = []
-        for read in reads:
+        # Reads come back in key order while the threads read ahead, so the ledger writes
+        # below overlap with the reads still in flight. Queued records go in bulk writes of
+        # INTAKE_WRITE_BATCH; a manifest repeating a batch_id already seen in this tick waits
+        # until the end and goes alone, so the first in key order wins, deterministically.
+        repeats: list[_Read] = []
+        claimed: set[Any] = set()
+        for read in pool.map(lambda m: _prepare(store, ledger, m, owned_lanes), batch):
             if read.meta is None and read.read_error is None:
                 continue  # vanished: owned and archived by another sensor meanwhile
             if owner_lane(read.document) not in owned_lanes:
@@ -239,31 +253,20 @@ def evaluate_intake(
                 result.foreign.append(read.key)
                 continue
             ours.append(read)
-        # Rejections are recorded by the reader threads and queued records in bulk writes,
-        # except manifests sharing a batch_id within this tick: those go one after the other
-        # in key order, so which one wins is deterministic.
-        claims: dict[Any, int] = {}
-        for read in ours:
-            claims[_claimed_batch_id(read)] = claims.get(_claimed_batch_id(read), 0) + 1
-        parallel = [r for r in ours if r.manifest is None or claims[_claimed_batch_id(r)] == 1]
-        parts: dict[str, IntakeResult] = {
-            read.key: IntakeResult(cursor=ManifestCursor()) for read in ours
-        }
-
-        def classify(read: _Read) -> _ToQueue | None:
-            return _classify(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
-
-        to_queue = [item for item in pool.map(classify, parallel) if item is not None]
-        for start in range(0, len(to_queue), INTAKE_WRITE_BATCH):
-            chunk = to_queue[start : start + INTAKE_WRITE_BATCH]
-            outcomes = ledger.record_manifest_intakes([item.record for item in chunk])
-            for item, outcome in zip(chunk, outcomes, strict=True):
-                part = parts[item.read.key]
-                _settle(store, ledger, item, outcome, part, operator, emit)
-        taken_in = {r.key for r in parallel}
-        for read in ours:
-            if read.key not in taken_in:
-                _take_in(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
+            parts[read.key] = IntakeResult(cursor=ManifestCursor())
+            claim = _claimed_batch_id(read)
+            if claim in claimed:
+                repeats.append(read)
+                continue
+            claimed.add(claim)
+            item = _classify(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
+            if item is not None:
+                pending.append(item)
+            if len(pending) >= INTAKE_WRITE_BATCH:
+                flush()
+    flush()
+    for read in repeats:
+        _take_in(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
     for read in ours:  # results and cursor in key order, as one sequential pass would give
         part = parts[read.key]
         result.queued.extend(part.queued)
