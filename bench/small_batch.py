@@ -19,10 +19,8 @@ daemon, webserver, PostgreSQL instance storage) on free ports in a temporary dir
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,29 +61,12 @@ def _geojson(features: int, seed: int) -> bytes:
 
 
 def _config(state_dir: Path) -> Any:
-    from etl_devstack.services import LOOPBACK, free_port
-    from etl_devstack.stack import DEFAULT_LOCATIONS, StackConfig, find_repo_root
+    from etl_devstack.services import free_port
+    from etl_devstack.stack import isolated_config
 
-    root = find_repo_root(Path(__file__))
-    base = StackConfig.from_env(state_dir, root / "infra", environ={})
-    token = uuid.uuid4().hex[:10]
-    pg = {
-        "postgres_host": os.environ.get("POSTGRES_HOST", LOOPBACK),
-        "postgres_port": int(os.environ.get("POSTGRES_PORT", "5432")),
-        "postgres_user": os.environ.get("POSTGRES_USER", "postgres"),
-        "postgres_password": os.environ.get("POSTGRES_PASSWORD", ""),
-    }
-    return replace(
-        base,
-        **pg,
-        dagster_postgres_host=pg["postgres_host"],
-        dagster_postgres_port=pg["postgres_port"],
-        dagster_postgres_user=pg["postgres_user"],
-        dagster_postgres_password=pg["postgres_password"],
-        compute_database=f"spatial_compute_bench_{token}",
-        dagster_database=f"dagster_bench_{token}",
-        ui_port=free_port(),
-        locations=tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
+    return isolated_config(
+        state_dir,
+        label="bench",
         s3_port=free_port(),
         mongo_port=free_port(),
         extra_env={"ETL_SENSOR_INTERVAL_SECONDS": SENSOR_INTERVAL},

@@ -87,6 +87,23 @@ class Lab:
         self.store.client.put_object(self.landing, key, io.BytesIO(data), len(data))
         return key
 
+    def register_fake_dataset(self, dataset_id: str, fmt: str, columns: Iterable[str]) -> None:
+        """A ledger-only v1 of ``dataset_id`` (no lake object), so joins can name it."""
+        from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe
+
+        self.ledger.register_asset(
+            AssetRecord(
+                dataset_id=dataset_id,
+                version=self.ledger.allocate_version(dataset_id),
+                s3_key=f"{dataset_id}/v1/data.parquet",
+                uri=f"s3://{self.store.lake_bucket}/{dataset_id}/v1/data.parquet",
+                format=fmt,
+                content_hash=uuid.uuid4().hex,
+                recipe=Recipe(name="test", version="1"),
+                column_schema=[ColumnInfo(name=c, type="string") for c in columns],
+            )
+        )
+
     def manifest(
         self,
         batch_id: str,

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from etl_devstack.drops import (
 )
 from etl_devstack.pytest_plugin import TEST_COMPUTE_DB, DeployedPlatform
 from etl_devstack.services import LOOPBACK, drop_database, free_port, port_open, s3_server
-from etl_devstack.stack import DEFAULT_LOCATIONS, Stack, StackConfig, find_repo_root
+from etl_devstack.stack import Stack, isolated_config
 from etl_devstack.stack import stack_processes as live_stack_processes
 from etl_pipeline.retries import RETRY_OF_TAG, should_retry
 
@@ -449,30 +449,14 @@ def fault_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPl
     if EXTERNAL:
         pytest.fail("the fault stack starts its own S3 and Mongo servers; unset "
                     "ETL_TEST_EXTERNAL_SERVICES")  # fmt: skip
-    root = find_repo_root(Path(__file__))
     state_dir = tmp_path_factory.mktemp("fault-platform")
-    token = uuid.uuid4().hex[:10]
     moto_port, proxy_port = free_port(), free_port()
     moto = s3_server(moto_port, state_dir / "moto.log").start()
     proxy = TcpProxy(proxy_port, (LOOPBACK, moto_port))
     proxy.start()
-    pg = {
-        "postgres_host": os.environ.get("POSTGRES_HOST", LOOPBACK),
-        "postgres_port": int(os.environ.get("POSTGRES_PORT", "5432")),
-        "postgres_user": os.environ.get("POSTGRES_USER", "postgres"),
-        "postgres_password": os.environ.get("POSTGRES_PASSWORD", ""),
-    }
-    config = replace(
-        StackConfig.from_env(state_dir, root / "infra", environ={}),
-        **pg,
-        dagster_postgres_host=pg["postgres_host"],
-        dagster_postgres_port=pg["postgres_port"],
-        dagster_postgres_user=pg["postgres_user"],
-        dagster_postgres_password=pg["postgres_password"],
-        compute_database=f"spatial_compute_fault_{token}",
-        dagster_database=f"dagster_fault_{token}",
-        ui_port=free_port(),
-        locations=tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
+    config = isolated_config(
+        state_dir,
+        label="fault",
         external_object_store=True,
         s3_port=proxy_port,
         s3_access_key="testing-user",

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe
 from etl_models.status import ManifestStatus
 
 from .conftest import Lab, ci, full_only
@@ -84,22 +83,8 @@ def join(lab: Lab, **config: Any) -> dict[str, Any]:
 
 def with_datasets(lab: Lab) -> None:
     """Register a spatial and a tabular dataset so joins can name real ones."""
-    for dataset_id, fmt, columns in (
-        ("roads", "geoparquet", ["road_id", "name"]),
-        ("counts", "parquet", ["road", "n"]),
-    ):
-        lab.ledger.register_asset(
-            AssetRecord(
-                dataset_id=dataset_id,
-                version=lab.ledger.allocate_version(dataset_id),
-                s3_key=f"{dataset_id}/v1/data.parquet",
-                uri=f"s3://{lab.store.lake_bucket}/{dataset_id}/v1/data.parquet",
-                format=fmt,
-                content_hash=uuid.uuid4().hex,
-                recipe=Recipe(name="test", version="1"),
-                column_schema=[ColumnInfo(name=c, type="string") for c in columns],
-            )
-        )
+    lab.register_fake_dataset("roads", "geoparquet", ["road_id", "name"])
+    lab.register_fake_dataset("counts", "parquet", ["road", "n"])
 
 
 def lake_path(lab: Lab) -> dict[str, Any]:

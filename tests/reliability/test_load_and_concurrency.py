@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from etl_models.cursor import ManifestCursor
-from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe, asset_content_hash
+from etl_models.ledger_records import asset_content_hash
 from etl_models.routing import Lane
 from etl_models.status import ManifestStatus, RunStatus
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
@@ -54,22 +54,8 @@ def drop_mixed(lab: Lab, count: int) -> tuple[set[str], set[str]]:
     """``count`` manifests over every lane, a fifth of them invalid; (valid, invalid) keys."""
     lab.put("shared/roads.geojson", GEOJSON)
     lab.put("shared/counts.csv", "road,n\nR1,1\n")
-    for dataset_id, fmt, columns in (
-        ("roads", "geoparquet", ["road_id"]),
-        ("counts", "parquet", ["road", "n"]),
-    ):
-        lab.ledger.register_asset(
-            AssetRecord(
-                dataset_id=dataset_id,
-                version=lab.ledger.allocate_version(dataset_id),
-                s3_key=f"{dataset_id}/v1/data.parquet",
-                uri=f"s3://lake/{dataset_id}/v1/data.parquet",
-                format=fmt,
-                content_hash=uuid.uuid4().hex,
-                recipe=Recipe(name="t", version="1"),
-                column_schema=[ColumnInfo(name=c, type="string") for c in columns],
-            )
-        )
+    lab.register_fake_dataset("roads", "geoparquet", ["road_id"])
+    lab.register_fake_dataset("counts", "parquet", ["road", "n"])
     vector = [{"path": lab.uri("shared/roads.geojson"), "type": "vector"}]
     tabular = [{"path": lab.uri("shared/counts.csv"), "type": "tabular"}]
     join = {

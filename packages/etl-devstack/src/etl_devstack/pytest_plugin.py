@@ -20,7 +20,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,10 +40,8 @@ from etl_devstack.services import (
     s3_server,
 )
 from etl_devstack.stack import (
-    DEFAULT_LOCATIONS,
     Stack,
-    StackConfig,
-    find_repo_root,
+    isolated_config,
     stack_processes,
 )
 from etl_devstack.webserver_client import DagsterWebserverClient, RunInfo
@@ -335,31 +333,15 @@ def deployed_platform(
     ``ETL_TEST_EXTERNAL_SERVICES=1`` the S3 and Mongo endpoints come from the environment
     instead of being started here.
     """
-    root = find_repo_root(Path(__file__))
     state_dir = tmp_path_factory.mktemp("platform")
-    base = StackConfig.from_env(state_dir, root / "infra", environ={})
-    token = uuid.uuid4().hex[:10]
-    pg = {
-        "postgres_host": os.environ.get("POSTGRES_HOST", LOOPBACK),
-        "postgres_port": int(os.environ.get("POSTGRES_PORT", "5432")),
-        "postgres_user": os.environ.get("POSTGRES_USER", "postgres"),
-        "postgres_password": os.environ.get("POSTGRES_PASSWORD", ""),
-    }
-    config = replace(
-        base,
-        **pg,
-        dagster_postgres_host=pg["postgres_host"],
-        dagster_postgres_port=pg["postgres_port"],
-        dagster_postgres_user=pg["postgres_user"],
-        dagster_postgres_password=pg["postgres_password"],
-        # Its own compute database: the deployment's schema janitor drops every proc_* schema
-        # of a run its instance does not know, which would include other tests' schemas.
-        compute_database=TEST_COMPUTE_DB if EXTERNAL else f"spatial_compute_e2e_{token}",
-        dagster_database=f"dagster_e2e_{token}",
-        ui_port=free_port(),
-        locations=tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
+    config = isolated_config(
+        state_dir,
+        label="e2e",
         **(
             {
+                # Its own compute database otherwise: the deployment's schema janitor drops
+                # every proc_* schema of a run its instance does not know, other tests' too.
+                "compute_database": TEST_COMPUTE_DB,
                 "external_object_store": True,
                 "external_mongo": True,
                 "s3_host": os.environ["MINIO_ENDPOINT"].rpartition(":")[0],

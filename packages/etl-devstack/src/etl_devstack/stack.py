@@ -24,9 +24,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from etl_devstack.services import (
@@ -35,6 +37,7 @@ from etl_devstack.services import (
     ServiceStartError,
     ensure_buckets,
     ensure_postgis_database,
+    free_port,
     mongo_server,
     port_open,
     s3_server,
@@ -269,6 +272,31 @@ class StackConfig:
         env[STATE_MARKER_ENV] = str(self.state_dir)
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+
+def isolated_config(state_dir: Path, *, label: str, **overrides: Any) -> StackConfig:
+    """A stack of its own beside any other (tests, benchmarks): the UI and both code servers
+    on free loopback ports, instance storage and compute in fresh ``dagster_{label}_<hex>`` and
+    ``spatial_compute_{label}_<hex>`` databases on the PostgreSQL named by ``POSTGRES_*``
+    (default: the local server). ``overrides`` replace any other field (S3, Mongo, env)."""
+    root = find_repo_root(Path(__file__))
+    token = uuid.uuid4().hex[:10]
+    host = os.environ.get("POSTGRES_HOST", LOOPBACK)
+    port = int(os.environ.get("POSTGRES_PORT", "5432"))
+    user = os.environ.get("POSTGRES_USER", "postgres")
+    password = os.environ.get("POSTGRES_PASSWORD", "")
+    fields: dict[str, Any] = {
+        "postgres_host": host, "postgres_port": port,
+        "postgres_user": user, "postgres_password": password,
+        "dagster_postgres_host": host, "dagster_postgres_port": port,
+        "dagster_postgres_user": user, "dagster_postgres_password": password,
+        "compute_database": f"spatial_compute_{label}_{token}",
+        "dagster_database": f"dagster_{label}_{token}",
+        "ui_port": free_port(),
+        "locations": tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
+    }  # fmt: skip
+    base = StackConfig.from_env(state_dir, root / "infra", environ={})
+    return replace(base, **{**fields, **overrides})
 
 
 @dataclass(frozen=True)
@@ -733,6 +761,17 @@ class Stack:
         known = ", ".join(loc.name for loc in self.config.locations)
         raise StackError(f"unknown code location {name!r}; known: {known}")
 
+    def _stop_pid_file(self, name: str, *, kill: bool, timeout: float) -> None:
+        """Stop the process group recorded in ``name``'s pid file (if it is ours) and forget it.
+        ``kill``: SIGKILL at once (a crash) instead of SIGTERM first."""
+        pid = _read_pid(self._pid_file(name))
+        if pid is not None and _process_has_marker(pid, self.config.state_dir):
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            stop_process_group(pid, timeout)
+        self._pid_file(name).unlink(missing_ok=True)
+
     def stop_code_server(self, location: str, timeout: float = 20.0, *, kill: bool = False) -> None:
         """Stop the gRPC server of one code location (the rest of the platform keeps running).
 
@@ -741,13 +780,7 @@ class Stack:
         """
         loc = self._location(location)
         name = f"code-server-{loc.name}"
-        pid = _read_pid(self._pid_file(name))
-        if pid is not None and _process_has_marker(pid, self.config.state_dir):
-            if kill:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            stop_process_group(pid, timeout)
-        self._pid_file(name).unlink(missing_ok=True)
+        self._stop_pid_file(name, kill=kill, timeout=timeout)
         deadline = time.monotonic() + timeout
         while port_open(self.config.host, loc.port) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -807,13 +840,7 @@ class Stack:
         ``kill=True`` sends SIGKILL to its process group at once (a crash, not a shutdown).
         """
         comp = self._restartable(name)
-        pid = _read_pid(self._pid_file(name))
-        if pid is not None and _process_has_marker(pid, self.config.state_dir):
-            if kill:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            stop_process_group(pid, timeout)
-        self._pid_file(name).unlink(missing_ok=True)
+        self._stop_pid_file(name, kill=kill, timeout=timeout)
         deadline = time.monotonic() + timeout
         while comp.port is not None and port_open(comp.host, comp.port):
             if time.monotonic() > deadline:
