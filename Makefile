@@ -63,4 +63,5 @@ check-defs:
 	@$(UV) run --frozen dg check defs --use-active-venv
 
 compose-config:
-	@docker compose -f infra/compose.yaml config -q && echo "infra/compose.yaml: valid"
+	@docker compose -f infra/compose.yaml --env-file infra/.env.example config -q \
+		&& echo "infra/compose.yaml: valid (with infra/.env.example)"

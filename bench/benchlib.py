@@ -189,9 +189,9 @@ class BenchServices:
         return Ledger(connection_string=self.mongo_uri, database=f"bench_{uuid.uuid4().hex[:8]}")
 
     def postgis(self) -> Any:
-        from etl_spatial.postgis import PostgisResource
+        from etl_spatial.postgis import Postgis
 
-        return PostgisResource(database=self.database, **self.postgres_settings())
+        return Postgis(database=self.database, **self.postgres_settings())
 
     def platform(self) -> Any:
         from etl_pipeline.lanes import Services

@@ -101,15 +101,15 @@ def _hand_sql(services: Any, work: Path, spatial: Any, tabular: Any) -> tuple[fl
     import pyarrow.parquet as pq
     from psycopg import sql
 
-    from etl_pipeline.lanes import _geometry_column
     from etl_spatial.arrow_io import load_arrow_table
+    from etl_spatial.geoparquet import primary_geometry_column
     from etl_transforms.join import JoinSpec, run_join
 
     store, postgis = services.store, services.postgis
     store.download_from_lake(spatial.s3_key, work / "spatial.parquet")
     store.download_from_lake(tabular.s3_key, work / "tabular.parquet")
     spatial_table = pq.read_table(work / "spatial.parquet")
-    geom = _geometry_column(spatial_table)
+    geom = primary_geometry_column(spatial_table.schema, where=spatial.s3_key)
     with postgis.ephemeral_schema(str(uuid.uuid4())) as schema:
         load_arrow_table(postgis, schema, "spatial", spatial_table, geometry_column=geom)
         load_arrow_table(postgis, schema, "tabular", pq.read_table(work / "tabular.parquet"))

@@ -149,14 +149,14 @@ class Lab:
     ) -> IntakeResult:
         """One intake tick owning ``lanes`` (default: every lane)."""
         from etl_models.cursor import ManifestCursor
-        from etl_models.routing import Lane
         from etl_pipeline.intake import evaluate_intake
+        from etl_pipeline.lanes.registry import lane_names
 
         return evaluate_intake(
             store=self.store,
             ledger=self.ledger,
             cursor=cursor or ManifestCursor(),
-            owned_lanes=set(lanes or Lane),
+            owned_lanes=set(lanes or lane_names()),
             operator=operator,
             **kwargs,
         )
@@ -204,14 +204,11 @@ class Lab:
 
 
 def runner_for(lane: str) -> Callable[[BatchRun], LaneResult]:
-    from etl_pipeline.lanes import process_batch, process_join, process_spatial, process_tabular
+    from etl_pipeline.lanes import run_batch
+    from etl_pipeline.lanes.registry import lane_named
 
-    return {
-        "spatial": process_spatial,
-        "tabular": process_tabular,
-        "join": process_join,
-        "ingest": process_batch,
-    }[lane]
+    lane_named(lane)  # an unknown name fails here, not in the test's run
+    return lambda run: run_batch(run, lane)
 
 
 @pytest.fixture

@@ -329,10 +329,14 @@ def test_dagster_sensors_survive_a_batch_of_hostile_manifests(lab: Lab) -> None:
     manifest ends archived and rejected by exactly one owner, valid ones still run."""
     import dagster as dg
 
-    from asset_lanes.defs.join.lane import join_sensor
-    from asset_lanes.defs.spatial.lane import spatial_sensor
-    from asset_lanes.defs.tabular.lane import tabular_sensor
-    from legacy_ingest.defs.ingest.job import legacy_manifest_sensor
+    from etl_pipeline.orchestration.platform import build_location
+    from etl_pipeline.orchestration.resources import resources_for
+
+    asset_lanes, legacy = build_location("asset_lanes"), build_location("legacy_ingest")
+    lane_sensors = [
+        *(asset_lanes.sensor(n) for n in ("spatial_sensor", "tabular_sensor", "join_sensor")),
+        legacy.sensor("manifest_sensor"),
+    ]
 
     hostile: dict[str, Body] = {
         "manifests/h-json.json": b"{not json",
@@ -351,10 +355,10 @@ def test_dagster_sensors_survive_a_batch_of_hostile_manifests(lab: Lab) -> None:
     good = lab.submit(
         "good_1", "ingest_vector", {"r.geojson": ("vector", GEOJSON)}, dataset_id="roads"
     )
-    resources = {"object_store": lab.store, "ledger": lab.ledger, "postgis": lab.postgis}
+    resources = resources_for(lab.store, lab.ledger, lab.postgis)
     requests: list[dg.RunRequest] = []
     with dg.instance_for_test() as instance:
-        for sensor in (spatial_sensor, tabular_sensor, join_sensor, legacy_manifest_sensor):
+        for sensor in lane_sensors:
             with dg.build_sensor_context(instance=instance, resources=resources) as context:
                 result = sensor(context)  # raises if the tick fails
             assert isinstance(result, dg.SensorResult)

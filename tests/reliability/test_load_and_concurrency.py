@@ -21,7 +21,6 @@ import pytest
 
 from etl_models.cursor import ManifestCursor
 from etl_models.ledger_records import asset_content_hash
-from etl_models.routing import Lane
 from etl_models.status import ManifestStatus, RunStatus
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
 from etl_spatial.postgis import schema_name_for_run
@@ -43,10 +42,10 @@ GEOJSON = json.dumps(
     }
 )
 SENSORS = {
-    "spatial_sensor": {Lane.SPATIAL},
-    "tabular_sensor": {Lane.TABULAR},
-    "join_sensor": {Lane.JOIN},
-    "manifest_sensor": {Lane.INGEST},
+    "spatial_sensor": {"spatial"},
+    "tabular_sensor": {"tabular"},
+    "join_sensor": {"join"},
+    "manifest_sensor": {"ingest"},
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_spatial.postgis import PostgisResource
+from etl_spatial.postgis import Postgis
 from etl_storage.errors import PathOutsideLanding
 from etl_storage.object_store import ObjectStore
 
@@ -83,7 +83,7 @@ def test_a_tampered_ledger_manifest_cannot_make_a_run_read_the_lake(lab: Lab) ->
     assert lab.lake_keys() == []
 
 
-def _canary(postgis: PostgisResource) -> tuple[int, int]:
+def _canary(postgis: Postgis) -> tuple[int, int]:
     with postgis.connect() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS public.reliability_canary (id int)")
         conn.commit()

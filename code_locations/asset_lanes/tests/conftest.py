@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pytest
-from etl_instance.heartbeat import RunWorkerHeartbeat
 
 if TYPE_CHECKING:
-    from etl_spatial.postgis import PostgisResource
+    from etl_spatial.postgis import Postgis
     from etl_storage.ledger import Ledger
     from etl_storage.object_store import ObjectStore
 
@@ -37,17 +36,14 @@ class Lanes:
     instance: dg.DagsterInstance
     store: ObjectStore
     ledger: Ledger
-    postgis: PostgisResource
+    postgis: Postgis
 
     @property
     def resources(self) -> dict[str, Any]:
         """The location's resource keys bound to the real test services."""
-        return {
-            "object_store": self.store,
-            "ledger": self.ledger,
-            "postgis": self.postgis,
-            "run_worker_heartbeat": RunWorkerHeartbeat(),
-        }
+        from etl_pipeline.orchestration.resources import resources_for
+
+        return resources_for(self.store, self.ledger, self.postgis)
 
     # --- the user's side ---------------------------------------------------------------------
 

@@ -158,7 +158,8 @@ def test_lane_assets_are_partitioned_pooled_and_single_step(
     for key, (job_name, sensor_name, _) in LANE_ASSETS.items():
         node = nodes[key]
         assert type(node.partitions).__name__ == "DynamicPartitionsSnap", key
-        assert node.partitions.name == "dataset_id", key
+        # Each lane asset has its own partitions: it lists only its own datasets.
+        assert node.partitions.name == f"{key[1]}_datasets", key
         assert node.pools == {"postgis"}, key
         assert node.group_name == key[1]
         assert job_name in node.job_names

@@ -10,10 +10,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from asset_lanes.defs.join.lane import join_sensor, joined_spatial_asset
-from asset_lanes.defs.spatial.lane import raw_spatial_asset, spatial_sensor
-from asset_lanes.defs.tabular.lane import raw_tabular_asset, tabular_sensor
 from etl_models.status import ManifestStatus
+from etl_pipeline.orchestration.platform import build_location
+
+ASSET_LANES = build_location("asset_lanes")
+join_sensor = ASSET_LANES.sensor("join_sensor")
+joined_spatial_asset = ASSET_LANES.asset("join")
+raw_spatial_asset = ASSET_LANES.asset("spatial")
+spatial_sensor = ASSET_LANES.sensor("spatial_sensor")
+raw_tabular_asset = ASSET_LANES.asset("tabular")
+tabular_sensor = ASSET_LANES.sensor("tabular_sensor")
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +226,7 @@ def test_partition_not_matching_the_batch_fails_clearly(lanes) -> None:
         dataset_id="roads",
     )
     (request,) = lanes.tick(spatial_sensor).run_requests
-    lanes.instance.add_dynamic_partitions("dataset_id", ["some_other_dataset"])
+    lanes.instance.add_dynamic_partitions("spatial_datasets", ["some_other_dataset"])
 
     result = lanes.materialize(raw_spatial_asset, request, partition_key="some_other_dataset")
 
@@ -235,7 +241,7 @@ def test_partition_not_matching_the_batch_fails_clearly(lanes) -> None:
 
 
 def test_materializing_without_a_batch_tag_fails_with_guidance(lanes) -> None:
-    lanes.instance.add_dynamic_partitions("dataset_id", ["roads"])
+    lanes.instance.add_dynamic_partitions("spatial_datasets", ["roads"])
 
     result = dg.materialize(
         [raw_spatial_asset],

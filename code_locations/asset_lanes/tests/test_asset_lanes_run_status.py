@@ -14,19 +14,23 @@ import dagster as dg
 import pytest
 
 from asset_lanes.defs.platform.health import asset_lanes_gdal_health_job, gdal_health
-from asset_lanes.defs.platform.ledger_sync import (
-    asset_lanes_run_canceled_sensor,
-    asset_lanes_run_failure_sensor,
-    asset_lanes_run_retry_sensor,
-    asset_lanes_run_started_sensor,
-    asset_lanes_run_success_sensor,
-    asset_lanes_schema_janitor,
-)
-from asset_lanes.defs.spatial.lane import raw_spatial_asset, spatial_asset_job, spatial_sensor
 from etl_devstack.services import drop_database, ensure_postgis_database
 from etl_models.status import ManifestStatus, RunStatus
+from etl_pipeline.orchestration.platform import build_location
+from etl_pipeline.orchestration.resources import PostgisResource
 from etl_spatial.identifiers import quote_identifier
-from etl_spatial.postgis import PostgisResource, schema_name_for_run
+from etl_spatial.postgis import Postgis, schema_name_for_run
+
+ASSET_LANES = build_location("asset_lanes")
+asset_lanes_run_canceled_sensor = ASSET_LANES.sensor("asset_lanes_run_canceled_sensor")
+asset_lanes_run_failure_sensor = ASSET_LANES.sensor("asset_lanes_run_failure_sensor")
+asset_lanes_run_retry_sensor = ASSET_LANES.sensor("asset_lanes_run_retry_sensor")
+asset_lanes_run_started_sensor = ASSET_LANES.sensor("asset_lanes_run_started_sensor")
+asset_lanes_run_success_sensor = ASSET_LANES.sensor("asset_lanes_run_success_sensor")
+asset_lanes_schema_janitor = ASSET_LANES.sensor("asset_lanes_schema_janitor")
+raw_spatial_asset = ASSET_LANES.asset("spatial")
+spatial_asset_job = ASSET_LANES.job("spatial_asset_job")
+spatial_sensor = ASSET_LANES.sensor("spatial_sensor")
 
 pytestmark = pytest.mark.integration
 
@@ -259,7 +263,7 @@ def test_runs_without_batch_tags_are_ignored(lanes) -> None:
 
 
 @pytest.fixture
-def janitor_postgis(postgis_service) -> Iterator[PostgisResource]:
+def janitor_postgis(postgis_service) -> Iterator[Postgis]:
     """PostGIS compute on a database of its own: the janitor drops every orphan ``proc_*``
     schema it sees, and other test sessions may be working in the shared test database."""
     database = f"janitor_test_{uuid.uuid4().hex[:10]}"
@@ -271,12 +275,12 @@ def janitor_postgis(postgis_service) -> Iterator[PostgisResource]:
     }
     ensure_postgis_database(database, postgis=False, **server)
     try:
-        yield PostgisResource(database=database, **server)
+        yield Postgis(database=database, **server)
     finally:
         drop_database(database, **server)
 
 
-def _orphan_schema(postgis: PostgisResource, run_id: str) -> str:
+def _orphan_schema(postgis: Postgis, run_id: str) -> str:
     """A run schema with a table in it, left behind as by a worker killed mid-run."""
     from psycopg import sql
 
@@ -287,12 +291,22 @@ def _orphan_schema(postgis: PostgisResource, run_id: str) -> str:
     return schema
 
 
-def _schemas(postgis: PostgisResource) -> set[str]:
+def _schemas(postgis: Postgis) -> set[str]:
     return {info.schema for info in postgis.list_run_schemas()}
 
 
+def postgis_resource(client: Postgis) -> PostgisResource:
+    return PostgisResource(
+        host=client.host,
+        port=client.port,
+        user=client.user,
+        password=client.password,
+        database=client.database,
+    )
+
+
 def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
-    lanes, janitor_postgis: PostgisResource
+    lanes, janitor_postgis: Postgis
 ) -> None:
     active = _created_run(lanes, None, "asset_lanes_gdal_health_job")
     _report_start(lanes, active)  # STARTED: a worker is using its schema right now
@@ -305,7 +319,7 @@ def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
     assert _schemas(janitor_postgis) == {kept, crashed, done}
 
     with dg.build_sensor_context(
-        instance=lanes.instance, resources={"postgis": janitor_postgis}
+        instance=lanes.instance, resources={"postgis": postgis_resource(janitor_postgis)}
     ) as context:
         outcome = asset_lanes_schema_janitor(context)
 
@@ -316,7 +330,7 @@ def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
     # Once that run is over, its schema goes too.
     lanes.instance.report_run_canceled(lanes.instance.get_run_by_id(active.run_id))
     with dg.build_sensor_context(
-        instance=lanes.instance, resources={"postgis": janitor_postgis}
+        instance=lanes.instance, resources={"postgis": postgis_resource(janitor_postgis)}
     ) as context:
         asset_lanes_schema_janitor(context)
     assert _schemas(janitor_postgis) == set()

@@ -10,14 +10,18 @@ import uuid
 import dagster as dg
 import pytest
 
-from asset_lanes.defs.join.lane import join_sensor
-from asset_lanes.defs.spatial.lane import spatial_sensor
-from asset_lanes.defs.tabular.lane import tabular_sensor
 from etl_models.identity import derive_dataset_id
 from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe
 from etl_models.status import ManifestStatus
+from etl_pipeline.orchestration.platform import build_location
 from etl_storage.object_store import ObjectStore
-from legacy_ingest.defs.ingest.job import legacy_manifest_sensor
+
+ASSET_LANES = build_location("asset_lanes")
+LEGACY_INGEST = build_location("legacy_ingest")
+join_sensor = ASSET_LANES.sensor("join_sensor")
+spatial_sensor = ASSET_LANES.sensor("spatial_sensor")
+tabular_sensor = ASSET_LANES.sensor("tabular_sensor")
+legacy_manifest_sensor = LEGACY_INGEST.sensor("manifest_sensor")
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +80,7 @@ def test_tick_returns_runs_partitions_and_cursor_together(lanes, read_counter) -
     }
     (partitions,) = result.dynamic_partitions_requests
     assert isinstance(partitions, dg.AddDynamicPartitionsRequest)
-    assert partitions.partitions_def_name == "dataset_id"
+    assert partitions.partitions_def_name == "spatial_datasets"  # the lane's own
     assert list(partitions.partition_keys) == ["roads"]
     cursor = json.loads(result.cursor)
     assert cursor == {"v": 1, "processed_keys": [key], "max_keys": 500}
@@ -118,7 +122,7 @@ def test_a_corrupt_cursor_fails_the_tick_with_the_sensor_name(lanes) -> None:
         lanes.tick(spatial_sensor, cursor='{"v": 7, "processed_keys": []}')
 
 
-def _register(ledger, dataset_id: str, columns: list[str]) -> None:
+def _register(ledger, dataset_id: str, columns: list[str], fmt: str = "parquet") -> None:
     """A lake version in the ledger, so a join manifest naming it is valid at intake."""
     version = ledger.allocate_version(dataset_id)
     ledger.register_asset(
@@ -127,7 +131,7 @@ def _register(ledger, dataset_id: str, columns: list[str]) -> None:
             version=version,
             s3_key=f"{dataset_id}/v{version}/data.parquet",
             uri=f"s3://lake/{dataset_id}/v{version}/data.parquet",
-            format="parquet",
+            format=fmt,
             content_hash=uuid.uuid4().hex,
             recipe=Recipe(name="test", version="1"),
             column_schema=[ColumnInfo(name=c, type="string") for c in columns],
@@ -137,7 +141,7 @@ def _register(ledger, dataset_id: str, columns: list[str]) -> None:
 
 def test_each_sensor_owns_exactly_its_lane(lanes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MANIFEST_ROUTER_ENABLED_LANES", raising=False)
-    _register(lanes.ledger, "roads", ["road_id"])
+    _register(lanes.ledger, "roads", ["road_id"], "geoparquet")
     _register(lanes.ledger, "counts", ["road"])
     spatial = lanes.submit("s1", "ingest_vector", {"a.geojson": ("vector", GEOJSON)})
     tabular = lanes.submit("t1", "ingest_tabular", {"a.csv": ("tabular", CSV)})

@@ -11,12 +11,14 @@ import dagster as dg
 import pytest
 
 from etl_models.status import ManifestStatus, RunStatus
-from etl_spatial.postgis import PostgisResource, schema_name_for_run
-from legacy_ingest.defs.ingest.job import ingest_job, legacy_manifest_sensor
-from legacy_ingest.defs.platform.ledger_sync import (
-    legacy_ingest_run_failure_sensor,
-    legacy_ingest_run_success_sensor,
-)
+from etl_pipeline.orchestration.platform import build_location
+from etl_spatial.postgis import Postgis, schema_name_for_run
+
+LEGACY_INGEST = build_location("legacy_ingest")
+ingest_job = LEGACY_INGEST.job("ingest_job")
+legacy_manifest_sensor = LEGACY_INGEST.sensor("manifest_sensor")
+legacy_ingest_run_failure_sensor = LEGACY_INGEST.sensor("legacy_ingest_run_failure_sensor")
+legacy_ingest_run_success_sensor = LEGACY_INGEST.sensor("legacy_ingest_run_success_sensor")
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +43,16 @@ CORRUPT = b'{"type": "FeatureCollection", "features": ['
 
 @pytest.fixture
 def dropped_schemas(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Every ``PostgisResource.drop_run_schema`` call: (schema, whether it existed)."""
+    """Every ``Postgis.drop_run_schema`` call: (schema, whether it existed)."""
     calls: list[tuple[str, bool]] = []
-    original = PostgisResource.drop_run_schema
+    original = Postgis.drop_run_schema
 
     def recording(self, schema, *args, **kwargs):
         existed = original(self, schema, *args, **kwargs)
         calls.append((schema, existed))
         return existed
 
-    monkeypatch.setattr(PostgisResource, "drop_run_schema", recording)
+    monkeypatch.setattr(Postgis, "drop_run_schema", recording)
     return calls
 
 

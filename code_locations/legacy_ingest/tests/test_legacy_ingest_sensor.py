@@ -9,8 +9,11 @@ import dagster as dg
 import pytest
 
 from etl_models.status import ManifestStatus
+from etl_pipeline.orchestration.platform import build_location
 from etl_storage.object_store import ObjectStore
-from legacy_ingest.defs.ingest.job import legacy_manifest_sensor
+
+LEGACY_INGEST = build_location("legacy_ingest")
+legacy_manifest_sensor = LEGACY_INGEST.sensor("manifest_sensor")
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +78,11 @@ def test_unset_router_launches_ingest_job_for_a_legacy_intent(
         "manifest_archive_key": f"archive/{key}",
         "dataset_id": "buildings",
     }
-    assert not result.dynamic_partitions_requests
+    # The op job is not partitioned, but the dataset joins the lane asset's partitions, so the
+    # materialization its run records shows under the dataset in the catalog.
+    (partitions,) = result.dynamic_partitions_requests
+    assert partitions.partitions_def_name == "ingest_datasets"
+    assert list(partitions.partition_keys) == ["buildings"]
     assert json.loads(result.cursor) == {"v": 1, "processed_keys": [key], "max_keys": 500}
     assert legacy.ledger.get_manifest("bf_1").status == ManifestStatus.QUEUED
     assert reads == [key]

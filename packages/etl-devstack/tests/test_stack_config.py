@@ -136,6 +136,8 @@ def test_instance_config_is_valid_for_this_dagster(tmp_path, monkeypatch):
     (tmp_path / "dagster.yaml").write_text((INFRA / "dagster.yaml").read_text())
     for name in ("HOST", "PORT", "USER", "PASSWORD", "DB"):
         monkeypatch.setenv(f"DAGSTER_POSTGRES_{name}", "5432" if name == "PORT" else "x")
+    for name in ("BUCKET", "PREFIX", "ENDPOINT_URL"):
+        monkeypatch.setenv(f"DAGSTER_COMPUTE_LOGS_{name}", "http://minio:9000")
 
     config, _ = dagster_instance_config(str(tmp_path))
 
@@ -166,8 +168,7 @@ def test_compose_pins_images_and_publishes_only_the_ui():
 def test_gdal_only_in_code_location_images():
     images = INFRA / "images"
 
-    assert "gdal-bin" in (images / "asset_lanes.Dockerfile").read_text()
-    assert "gdal-bin" in (images / "legacy_ingest.Dockerfile").read_text()
+    assert "gdal-bin" in (images / "code_location.Dockerfile").read_text()
     assert "gdal-bin" not in (images / "dagster.Dockerfile").read_text()
 
 

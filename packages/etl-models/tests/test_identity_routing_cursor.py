@@ -1,4 +1,4 @@
-"""Identity, routing table, run plans, sensor cursor, settings, status transitions and the
+"""Identity, run plans, sensor cursor, settings, status transitions and the
 published JSON Schema."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from etl_models.identity import derive_dataset_id, lake_prefix, run_key, validat
 from etl_models.intake import archive_key_for, plan_run
 from etl_models.json_schema import manifest_json_schema, published_schema
 from etl_models.manifest import parse_manifest
-from etl_models.routing import LANES, Lane, lane_for_intent, parse_enabled_lanes
 from etl_models.settings import ObjectStoreSettings, PostgisSettings, RouterSettings
 from etl_models.status import (
     ManifestStatus,
@@ -44,47 +43,11 @@ def test_run_key_and_lake_prefix() -> None:
         lake_prefix("../etc", 1)
 
 
-@pytest.mark.parametrize(
-    ("intent", "lane"),
-    [
-        ("ingest_vector", Lane.SPATIAL),
-        ("ingest_raster", Lane.SPATIAL),
-        ("ingest_tabular", Lane.TABULAR),
-        ("join_datasets", Lane.JOIN),
-        ("ingest_building_footprints", Lane.INGEST),
-        ("ingest_vectr", Lane.INGEST),
-    ],
-)
-def test_routing_table(intent: str, lane: Lane) -> None:
-    assert lane_for_intent(intent) is lane
-
-
-def test_lane_specs_match_design() -> None:
-    assert LANES[Lane.SPATIAL].sensor == "spatial_sensor"
-    assert LANES[Lane.TABULAR].job == "tabular_asset_job"
-    assert LANES[Lane.JOIN].asset == "joined_spatial_asset"
-    assert LANES[Lane.INGEST].code_location == "legacy_ingest"
-    assert {spec.sensor for spec in LANES.values()} == {
-        "spatial_sensor",
-        "tabular_sensor",
-        "join_sensor",
-        "manifest_sensor",
-    }
-
-
-def test_enabled_lanes() -> None:
-    assert parse_enabled_lanes(None) == {Lane.INGEST}
-    assert parse_enabled_lanes("  ") == {Lane.INGEST}
-    assert parse_enabled_lanes("ingest, Spatial,") == {Lane.INGEST, Lane.SPATIAL}
-    with pytest.raises(ValueError, match="MANIFEST_ROUTER_ENABLED_LANES names unknown lane 'x'"):
-        parse_enabled_lanes("ingest,x")
-
-
 def test_router_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MANIFEST_ROUTER_ENABLED_LANES", raising=False)
-    assert RouterSettings().enabled_lanes == {Lane.INGEST}
-    monkeypatch.setenv("MANIFEST_ROUTER_ENABLED_LANES", "spatial")
-    assert RouterSettings().enabled_lanes == {Lane.SPATIAL}
+    assert RouterSettings().enabled_lane_names == {"ingest"}
+    monkeypatch.setenv("MANIFEST_ROUTER_ENABLED_LANES", " Spatial, ingest,")
+    assert RouterSettings().enabled_lane_names == {"spatial", "ingest"}
 
 
 def test_plan_run_tags_and_keys() -> None:
@@ -96,8 +59,14 @@ def test_plan_run_tags_and_keys() -> None:
             "files": [{"path": "s3://landing-zone/b1/x.geojson", "type": "vector"}],
         }
     )
-    plan = plan_run(manifest, "manifests/b1.json", operator="spatial_sensor")
-    assert plan.lane is Lane.SPATIAL
+    plan = plan_run(
+        manifest,
+        "manifests/b1.json",
+        operator="spatial_sensor",
+        lane="spatial",
+        job_name="spatial_asset_job",
+    )
+    assert plan.lane == "spatial"
     assert plan.job_name == "spatial_asset_job"
     assert plan.run_key == "spatial:b1"
     assert plan.partition_key == manifest.dataset_id

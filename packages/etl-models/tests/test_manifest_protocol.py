@@ -304,9 +304,8 @@ def test_files_must_not_be_empty_for_ingest() -> None:
     assert "at least one raw file" in errors["files"]
 
 
-def test_intent_and_file_type_must_agree() -> None:
-    doc = with_changes(valid_vector(), intent="ingest_raster")
-    assert "takes only raster files" in errors_of(doc)["intent"]
+def test_raster_files_parse_with_their_format() -> None:
+    # Whether an intent takes raster files is its lane's rule (etl_pipeline's registry tests).
     ok = with_changes(
         valid_vector(),
         intent="ingest_raster",

@@ -11,7 +11,6 @@ import pytest
 
 from etl_models.cursor import ManifestCursor
 from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe
-from etl_models.routing import Lane
 from etl_models.status import ManifestStatus, RunStatus
 from etl_pipeline.intake import evaluate_intake
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
@@ -19,8 +18,8 @@ from etl_storage.object_store import ObjectStore
 
 pytestmark = pytest.mark.integration
 
-SPATIAL = {Lane.SPATIAL}
-INGEST = {Lane.INGEST}
+SPATIAL = {"spatial"}
+INGEST = {"ingest"}
 
 
 def put(store: ObjectStore, key: str, body: bytes | dict[str, Any] | list[Any]) -> None:
@@ -85,7 +84,7 @@ def test_tick_replayed_after_a_crash_duplicates_nothing(store, ledger) -> None:
 
 def test_other_lanes_manifests_are_remembered_not_touched(store, ledger) -> None:
     key = drop(store, "b1")
-    result = tick(store, ledger, lanes={Lane.TABULAR}, operator="tabular_sensor")
+    result = tick(store, ledger, lanes={"tabular"}, operator="tabular_sensor")
     assert result.foreign == [key] and key in result.cursor
     assert ledger.get_manifest("b1") is None
     assert store.landing_object_exists(key)
@@ -171,7 +170,7 @@ def test_disabled_lane_is_recorded_archived_and_gets_no_run(store, ledger) -> No
     assert not store.landing_object_exists(key)
     assert ledger.get_manifest_by_key(key)[-1].status == ManifestStatus.REJECTED
     enabled = tick(store, ledger, lanes=INGEST, operator="manifest_sensor",
-                   enabled_lanes={Lane.INGEST})  # fmt: skip
+                   enabled_lanes={"ingest"})  # fmt: skip
     assert enabled.processed == 0
 
 
@@ -189,7 +188,7 @@ def test_join_references_checked_at_intake(store, ledger) -> None:
         },
     }
     put(store, "manifests/j1.json", join)
-    result = tick(store, ledger, lanes={Lane.JOIN}, operator="join_sensor")
+    result = tick(store, ledger, lanes={"join"}, operator="join_sensor")
     reason = result.rejected[0].reason
     assert "dataset 'roads' does not exist" in reason and "dataset 'counts'" in reason
 
@@ -200,20 +199,20 @@ def test_join_references_checked_at_intake(store, ledger) -> None:
                 version=ledger.allocate_version(dataset_id),
                 s3_key=f"{dataset_id}/v1/data.parquet",
                 uri=f"s3://lake/{dataset_id}/v1/data.parquet",
-                format="parquet",
+                format="geoparquet" if dataset_id == "roads" else "parquet",
                 content_hash=uuid.uuid4().hex,
                 recipe=Recipe(name="test", version="1"),
                 column_schema=[ColumnInfo(name=c, type="string") for c in columns],
             )
         )
     put(store, "manifests/j2.json", {**join, "batch_id": "j2"})
-    result = tick(store, ledger, lanes={Lane.JOIN}, operator="join_sensor")
+    result = tick(store, ledger, lanes={"join"}, operator="join_sensor")
     assert "column 'road_id' is not in tabular dataset counts" in result.rejected[0].reason
     fixed = json.loads(json.dumps(join))
     fixed["batch_id"] = "j3"
     fixed["metadata"]["join_config"].update(left_key="road", right_key="road_id")
     put(store, "manifests/j3.json", fixed)
-    result = tick(store, ledger, lanes={Lane.JOIN}, operator="join_sensor")
+    result = tick(store, ledger, lanes={"join"}, operator="join_sensor")
     assert [q.plan.run_key for q in result.queued] == ["join:j3"]
 
 

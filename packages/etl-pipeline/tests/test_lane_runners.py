@@ -16,17 +16,13 @@ from typing import Any
 import pytest
 
 from etl_models.cursor import ManifestCursor
-from etl_models.routing import Lane
 from etl_models.status import ManifestStatus
 from etl_pipeline.intake import evaluate_intake
 from etl_pipeline.lanes import (
     BatchRun,
     LaneError,
     Services,
-    process_batch,
-    process_join,
-    process_spatial,
-    process_tabular,
+    run_batch,
 )
 from etl_spatial.postgis import schema_name_for_run
 
@@ -97,14 +93,14 @@ def submit(services: Services, batch_id: str, files: dict[str, bytes], **manifes
     return key
 
 
-def take_in(services: Services, lane: Lane) -> BatchRun:
+def take_in(services: Services, lane: str) -> BatchRun:
     """One sensor tick for ``lane``; the queued batch as a run would see it."""
     result = evaluate_intake(
         store=services.store,
         ledger=services.ledger,
         cursor=ManifestCursor(),
         owned_lanes={lane},
-        operator=f"{lane.value}_sensor",
+        operator=f"{lane}_sensor",
     )
     assert not result.rejected, result.rejected
     [queued] = result.queued
@@ -134,7 +130,7 @@ def ingest_roads(services: Services, batch_id: str, data: dict = ROADS) -> Batch
         intent="ingest_vector", metadata={"tags": {"dataset_id": "roads"}},
         file_specs=[{"type": "vector"}],
     )  # fmt: skip
-    return take_in(services, Lane.SPATIAL)
+    return take_in(services, "spatial")
 
 
 def test_vector_batch_to_geoparquet(services: Services, tmp_path: Path) -> None:
@@ -142,7 +138,7 @@ def test_vector_batch_to_geoparquet(services: Services, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     run = ingest_roads(services, "roads_1")
-    result = process_spatial(run)
+    result = run_batch(run, "spatial")
 
     asset = result.asset
     assert not result.deduplicated
@@ -181,16 +177,16 @@ def test_vector_batch_to_geoparquet(services: Services, tmp_path: Path) -> None:
 
 
 def test_second_batch_is_v2_and_identical_reingest_is_deduplicated(services: Services) -> None:
-    first = process_spatial(ingest_roads(services, "roads_1"))
+    first = run_batch(ingest_roads(services, "roads_1"), "spatial")
     changed = json.loads(json.dumps(ROADS))
     changed["features"] = changed["features"][:10]
     changed["features"][0]["properties"]["extra"] = "x"
-    second = process_spatial(ingest_roads(services, "roads_2", changed))
+    second = run_batch(ingest_roads(services, "roads_2", changed), "spatial")
     assert (first.asset.version, second.asset.version) == (1, 2)
     assert second.drift.previous_version == 1 and second.drift.added == ["extra"]
 
     again = ingest_roads(services, "roads_3")  # same bytes as roads_1, new batch
-    result = process_spatial(again)
+    result = run_batch(again, "spatial")
     assert result.deduplicated and result.asset.version == 1
     assert services.ledger.versions("roads") == [1, 2]
     link = services.ledger.get_run(again.dagster_run_id).produced_assets
@@ -205,7 +201,7 @@ def test_invalid_geometries_repaired_and_counted(services: Services, tmp_path: P
         intent="ingest_vector", metadata={"tags": {"dataset_id": "zones"}},
         file_specs=[{"type": "vector"}],
     )  # fmt: skip
-    result = process_spatial(take_in(services, Lane.SPATIAL))
+    result = run_batch(take_in(services, "spatial"), "spatial")
     assert result.report["transform"]["repaired_count"] == 1
     assert result.quality.invalid_geometries == 0
     frame = gpd.read_parquet(read_lake(services, result.asset.s3_key, tmp_path))
@@ -218,9 +214,9 @@ def test_failing_input_leaves_no_schema_and_no_lake_object(services: Services) -
         intent="ingest_vector", metadata={"tags": {"dataset_id": "broken"}},
         file_specs=[{"type": "vector"}],
     )  # fmt: skip
-    run = take_in(services, Lane.SPATIAL)
+    run = take_in(services, "spatial")
     with pytest.raises(Exception, match=r"broken\.geojson|files\[0\]"):
-        process_spatial(run)
+        run_batch(run, "spatial")
     assert no_run_schema_left(services, run)
     assert not list(services.store.client.list_objects(services.store.lake_bucket, recursive=True))
     assert services.ledger.versions("broken") == []
@@ -237,7 +233,7 @@ def test_tabular_csv_to_parquet_keeps_leading_zeros(services: Services, tmp_path
         intent="ingest_tabular", metadata={"tags": {"dataset_id": "counts"}},
         file_specs=[{"type": "tabular"}],
     )  # fmt: skip
-    result = process_tabular(take_in(services, Lane.TABULAR))
+    result = run_batch(take_in(services, "tabular"), "tabular")
     table = pq.read_table(read_lake(services, result.asset.s3_key, tmp_path))
     assert table.num_rows == 20 and result.quality.source_rows == 20
     assert table.column_names == ["road_id", "count", "post_code"]
@@ -256,7 +252,7 @@ def test_join_semantics_end_to_end(
 ) -> None:
     import geopandas as gpd
 
-    process_spatial(ingest_roads(services, "roads_1"))
+    run_batch(ingest_roads(services, "roads_1"), "spatial")
     # 10 counts match roads R000..R009, 2 match nothing.
     csv = "road,n\n" + "".join(f"R{i:03d},{i}\n" for i in range(10)) + "X1,1\nX2,2\n"
     submit(
@@ -264,7 +260,7 @@ def test_join_semantics_end_to_end(
         intent="ingest_tabular", metadata={"tags": {"dataset_id": "counts"}},
         file_specs=[{"type": "tabular"}],
     )  # fmt: skip
-    process_tabular(take_in(services, Lane.TABULAR))
+    run_batch(take_in(services, "tabular"), "tabular")
     join = {
         "spatial_dataset_id": "roads",
         "tabular_dataset_id": "counts",
@@ -276,8 +272,8 @@ def test_join_semantics_end_to_end(
         services, f"join_{how}", {}, intent="join_datasets",
         metadata={"tags": {"dataset_id": f"roads_counts_{how}"}, "join_config": join},
     )  # fmt: skip
-    run = take_in(services, Lane.JOIN)
-    result = process_join(run)
+    run = take_in(services, "join")
+    result = run_batch(run, "join")
     frame = gpd.read_parquet(read_lake(services, result.asset.s3_key, tmp_path))
     assert len(frame) == rows
     assert int(frame.geometry.notna().sum()) == with_geometry
@@ -309,7 +305,7 @@ def test_raster_to_cog(services: Services, tmp_path: Path) -> None:
         intent="ingest_raster", metadata={"tags": {"dataset_id": "dem"}},
         file_specs=[{"type": "raster"}],
     )  # fmt: skip
-    result = process_spatial(take_in(services, Lane.SPATIAL))
+    result = run_batch(take_in(services, "spatial"), "spatial")
     assert result.asset.s3_key == "dem/v1/data.tif" and result.asset.format == "cog"
     validate_cog(read_lake(services, result.asset.s3_key, tmp_path))
     assert result.asset.crs == "EPSG:4326"
@@ -322,11 +318,11 @@ def test_legacy_dispatch_by_content(services: Services) -> None:
         intent="ingest_road_network", metadata={"tags": {"dataset_id": "legacy_roads"}},
         file_specs=[{"type": "vector"}],
     )  # fmt: skip
-    result = process_batch(take_in(services, Lane.INGEST))
+    result = run_batch(take_in(services, "ingest"), "ingest")
     assert result.asset.dataset_id == "legacy_roads" and result.asset.row_count == 20
 
 
 def test_run_without_batch_tag_fails_clearly(services: Services) -> None:
     run = BatchRun(services=services, dagster_run_id=str(uuid.uuid4()), job_name="x", tags={})
     with pytest.raises(LaneError, match="Upload a manifest"):
-        process_spatial(run)
+        run_batch(run, "spatial")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from etl_spatial.gdal import run_gdal, s3_environment
+from etl_spatial.gdal import gdal_s3_env, run_gdal
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +34,12 @@ def run_id() -> str:
 
 
 @pytest.fixture
-def gdal_s3_env(s3_service) -> dict[str, str]:
-    return s3_environment(s3_service.endpoint, s3_service.access_key, s3_service.secret_key)
+def s3_gdal_env(s3_service) -> dict[str, str]:
+    return gdal_s3_env(
+        endpoint=s3_service.endpoint,
+        access_key=s3_service.access_key,
+        secret_key=s3_service.secret_key,
+    )
 
 
 @pytest.fixture

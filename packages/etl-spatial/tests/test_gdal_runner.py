@@ -8,9 +8,9 @@ from etl_spatial.gdal import (
     GdalError,
     GdalTimeout,
     GdalToolMissing,
+    gdal_s3_env,
     gdal_tool_versions,
     run_gdal,
-    s3_environment,
     s3_uri_to_vsis3,
     safe_environment,
     scrub_secrets,
@@ -88,19 +88,39 @@ def test_s3_paths_and_environment():
     with pytest.raises(ValueError):
         s3_uri_to_vsis3("s3://landing-zone/../x")
     assert vsicurl_path("http://h/x?sig=1") == "/vsicurl/http://h/x?sig=1"
-    env = s3_environment("127.0.0.1:9000", "key", "secret")
+    env = gdal_s3_env(endpoint="127.0.0.1:9000", access_key="key", secret_key="secret")
     assert env["AWS_HTTPS"] == "NO" and env["AWS_VIRTUAL_HOSTING"] == "FALSE"
+    secure = gdal_s3_env(endpoint="s3.example:443", access_key="k", secret_key="s", secure=True)
+    assert secure["AWS_HTTPS"] == "YES"
     with pytest.raises(ValueError, match="without a scheme"):
-        s3_environment("http://127.0.0.1:9000", "k", "s")
+        gdal_s3_env(endpoint="http://127.0.0.1:9000", access_key="k", secret_key="s")
 
 
 def test_s3_access_gets_the_remote_read_options_and_local_work_does_not():
     from etl_spatial.gdal import S3_READ_OPTIONS, safe_environment
 
-    s3 = safe_environment(s3_environment("127.0.0.1:9000", "key", "secret"))
+    s3 = safe_environment(gdal_s3_env(endpoint="127.0.0.1:9000", access_key="k", secret_key="s"))
     assert s3["CPL_VSIL_CURL_CHUNK_SIZE"] == S3_READ_OPTIONS["CPL_VSIL_CURL_CHUNK_SIZE"]
     assert s3["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
     local = safe_environment({"PGPASSWORD": "x"})
     assert "GDAL_DISABLE_READDIR_ON_OPEN" not in local
     overridden = safe_environment({"AWS_S3_ENDPOINT": "h:1", "CPL_VSIL_CURL_CHUNK_SIZE": "1"})
     assert overridden["CPL_VSIL_CURL_CHUNK_SIZE"] == "1"
+
+
+def test_in_process_config_is_applied_then_restored():
+    import pyogrio
+
+    from etl_spatial.gdal import gdal_config_in_process
+
+    pyogrio.set_gdal_config_options({"CPL_VSIL_CURL_CHUNK_SIZE": "4096"})
+    try:
+        env = gdal_s3_env(endpoint="127.0.0.1:9", access_key="k", secret_key="s3cr3t")
+        with gdal_config_in_process(env):
+            assert pyogrio.get_gdal_config_option("AWS_SECRET_ACCESS_KEY") == "s3cr3t"
+            assert pyogrio.get_gdal_config_option("AWS_HTTPS") == "NO"
+            assert pyogrio.get_gdal_config_option("CPL_VSIL_CURL_CHUNK_SIZE") == 2 * 1024 * 1024
+        assert pyogrio.get_gdal_config_option("AWS_SECRET_ACCESS_KEY") is None
+        assert pyogrio.get_gdal_config_option("CPL_VSIL_CURL_CHUNK_SIZE") == 4096
+    finally:
+        pyogrio.set_gdal_config_options({"CPL_VSIL_CURL_CHUNK_SIZE": None})

@@ -10,7 +10,7 @@ from psycopg import sql
 from etl_spatial.identifiers import InvalidIdentifier, quote_identifier, validate_identifier
 from etl_spatial.postgis import (
     InvalidRunId,
-    PostgisResource,
+    Postgis,
     run_id_for_schema,
     schema_name_for_run,
 )
@@ -18,7 +18,7 @@ from etl_spatial.postgis import (
 pytestmark = pytest.mark.integration
 
 
-def _schema_exists(postgis: PostgisResource, name: str) -> bool:
+def _schema_exists(postgis: Postgis, name: str) -> bool:
     with postgis.connect(autocommit=True) as conn:
         return (
             conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
@@ -52,7 +52,7 @@ def test_identifiers_are_validated():
 
 @pytest.mark.unit
 def test_datasource_string_and_env_keep_the_password_out_of_argv():
-    resource = PostgisResource(host="db", port=5433, user="etl", password="pw-secret", database="c")
+    resource = Postgis(host="db", port=5433, user="etl", password="pw-secret", database="c")
     datasource = resource.ogr_pg_datasource()
     assert "pw-secret" not in datasource and "password" not in datasource
     assert datasource == "PG:dbname=c host=db port=5433 user=etl"
@@ -143,6 +143,6 @@ def test_rerun_starts_from_a_clean_schema(postgis, run_id):
 
 
 def test_from_settings_reads_the_environment(postgis_service):
-    resource = PostgisResource.from_settings()
+    resource = Postgis.from_settings()
     assert resource.database == postgis_service.database
     assert resource.postgis_version().startswith("3.")

@@ -1,4 +1,4 @@
-"""Ledger metadata: GeoParquet description, CRS labels, TIFF structure parsing."""
+"""Ledger metadata: GeoParquet description and the shared GeoParquet metadata reader."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from etl_spatial.metadata import (
-    MetadataError,
-    crs_to_label,
-    describe_geodataframe,
-    describe_geoparquet,
+from etl_spatial.geoparquet import (
+    GeoMetadataError,
+    covering_bbox_column,
+    geometry_column_metadata,
+    primary_geometry_column,
+    read_geo_metadata,
 )
+from etl_spatial.metadata import describe_geodataframe, describe_geoparquet
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +23,7 @@ def test_describe_geoparquet_requires_geo_metadata(tmp_path: Path):
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"a": [1]}), tmp_path / "plain.parquet")
-    with pytest.raises(MetadataError, match="no GeoParquet"):
+    with pytest.raises(GeoMetadataError, match="no GeoParquet"):
         describe_geoparquet(tmp_path / "plain.parquet")
 
 
@@ -48,8 +50,45 @@ def test_describe_geoparquet_and_frame_agree(tmp_path: Path):
     assert [c.name for c in in_memory.column_schema] == ["name", "n", "geometry"]
 
 
-def test_crs_labels():
-    assert crs_to_label("EPSG:4326") == "EPSG:4326"
-    assert crs_to_label("OGC:CRS84") == "OGC:CRS84"
-    assert crs_to_label(None) is None
-    assert crs_to_label("+proj=tmerc +lat_0=1.234 +lon_0=5.678 +ellps=GRS80").startswith("PROJCRS")
+def test_geo_metadata_reader(tmp_path: Path):
+    import geopandas as gpd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from shapely import Point
+
+    from etl_spatial.writers import write_geoparquet
+
+    frame = gpd.GeoDataFrame({"n": [1]}, geometry=[Point(1, 2)], crs="EPSG:4326")
+    frame = frame.rename_geometry("geom")
+    write_geoparquet(frame, tmp_path / "g.parquet")
+    schema = pq.read_schema(tmp_path / "g.parquet")
+    assert primary_geometry_column(schema) == "geom"
+    assert primary_geometry_column(schema.metadata) == "geom"  # the raw mapping works too
+    assert read_geo_metadata(schema)["version"] == "1.1.0"
+    assert covering_bbox_column(geometry_column_metadata(schema)) == "bbox"
+
+    plain = pa.schema([("a", pa.int64())])
+    with pytest.raises(GeoMetadataError, match=r"tabular\.parquet has no GeoParquet"):
+        primary_geometry_column(plain, where="tabular.parquet")
+    broken = {b"geo": b'{"columns": {"g": {}}, "primary_column": "other"}'}
+    with pytest.raises(GeoMetadataError, match="primary_column"):
+        primary_geometry_column(broken)
+
+
+def test_geoparquet_without_crs_member_is_labelled_wgs84(tmp_path: Path):
+    """GeoParquet's default CRS is OGC:CRS84; the lake labels it EPSG:4326."""
+    import json
+
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+    from shapely import Point
+
+    from etl_spatial.writers import write_geoparquet
+
+    path = tmp_path / "crs84.parquet"
+    write_geoparquet(gpd.GeoDataFrame(geometry=[Point(1, 2)], crs="OGC:CRS84"), path)
+    table = pq.read_table(path)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    del geo["columns"]["geometry"]["crs"]
+    pq.write_table(table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), path)
+    assert describe_geoparquet(path).crs == "EPSG:4326"

@@ -35,7 +35,7 @@ def _point(x: float, y: float, **props) -> dict:
 
 
 def test_natural_earth_shapefile_from_s3_promotes_polygon_mix(
-    postgis, run_id, buckets, upload, gdal_s3_env, natural_earth_shp: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, natural_earth_shp: Path
 ):
     landing, _ = buckets
     for sidecar in natural_earth_shp.parent.iterdir():
@@ -43,7 +43,7 @@ def test_natural_earth_shapefile_from_s3_promotes_polygon_mix(
     source = VectorSource(path=f"/vsis3/{landing}/ne/naturalearth_lowres.shp", format="Shapefile")
 
     with postgis.ephemeral_schema(run_id) as schema:
-        report = load_vector(postgis, schema, [source], gdal_env=gdal_s3_env)
+        report = load_vector(postgis, schema, [source], gdal_env=s3_gdal_env)
         assert report.row_count == 177 == schema.row_count("raw_data")
         assert report.source_crs == "EPSG:4326"
         assert report.crs_declared is False
@@ -79,7 +79,7 @@ def test_natural_earth_shapefile_from_s3_promotes_polygon_mix(
 
 
 def test_zipped_shapefile_via_vsizip(
-    postgis, run_id, buckets, upload, gdal_s3_env, natural_earth_shp: Path, tmp_path: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, natural_earth_shp: Path, tmp_path: Path
 ):
     landing, _ = buckets
     archive = tmp_path / "countries.zip"
@@ -89,12 +89,12 @@ def test_zipped_shapefile_via_vsizip(
     path = upload(landing, "b/countries.zip", archive)
     source = VectorSource(path=f"/vsizip/{path}", format="ESRI Shapefile")
     with postgis.ephemeral_schema(run_id) as schema:
-        report = load_vector(postgis, schema, [source], gdal_env=gdal_s3_env)
+        report = load_vector(postgis, schema, [source], gdal_env=s3_gdal_env)
     assert report.row_count == 177
 
 
 def test_multi_file_geojson_batch_is_appended(
-    postgis, run_id, buckets, upload, gdal_s3_env, tmp_path: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, tmp_path: Path
 ):
     landing, _ = buckets
     paths = []
@@ -105,7 +105,7 @@ def test_multi_file_geojson_batch_is_appended(
         paths.append(upload(landing, f"b/part{i}.geojson", local))
     sources = [VectorSource(path=p, format="GeoJSON") for p in paths]
     with postgis.ephemeral_schema(run_id) as schema:
-        report = load_vector(postgis, schema, sources, gdal_env=gdal_s3_env)
+        report = load_vector(postgis, schema, sources, gdal_env=s3_gdal_env)
         with schema.connect() as conn:
             rows = conn.execute(
                 "SELECT name, score FROM raw_data WHERE name IS NOT NULL ORDER BY name"
@@ -118,7 +118,7 @@ def test_multi_file_geojson_batch_is_appended(
 
 
 def test_batch_with_different_fields_is_refused(
-    postgis, run_id, buckets, upload, gdal_s3_env, tmp_path: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, tmp_path: Path
 ):
     landing, _ = buckets
     a, b = tmp_path / "a.geojson", tmp_path / "b.geojson"
@@ -129,13 +129,13 @@ def test_batch_with_different_fields_is_refused(
         VectorSource(path=upload(landing, "b/b.geojson", b), format="GeoJSON", label="files[1]"),
     ]
     with postgis.ephemeral_schema(run_id) as schema, pytest.raises(VectorLoadError) as info:
-        load_vector(postgis, schema, sources, gdal_env=gdal_s3_env)
+        load_vector(postgis, schema, sources, gdal_env=s3_gdal_env)
     message = str(info.value)
     assert "files[1]" in message and "lacks name" in message and "adds label" in message
 
 
 def test_batch_with_different_crs_is_refused(
-    postgis, run_id, buckets, upload, gdal_s3_env, tmp_path: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, tmp_path: Path
 ):
     landing, _ = buckets
     a, b = tmp_path / "a.geojson", tmp_path / "b.geojson"
@@ -150,12 +150,12 @@ def test_batch_with_different_crs_is_refused(
         VectorSource(path=upload(landing, "b/b.geojson", b), format="GeoJSON"),
     ]
     with postgis.ephemeral_schema(run_id) as schema, pytest.raises(VectorLoadError) as info:
-        load_vector(postgis, schema, sources, gdal_env=gdal_s3_env)
+        load_vector(postgis, schema, sources, gdal_env=s3_gdal_env)
     assert "EPSG:3857" in str(info.value) and "share a CRS" in str(info.value)
 
 
 def test_csv_without_crs_fails_clearly_then_uses_declared_crs(
-    postgis, run_id, buckets, upload, gdal_s3_env, tmp_path: Path
+    postgis, run_id, buckets, upload, s3_gdal_env, tmp_path: Path
 ):
     landing, _ = buckets
     local = tmp_path / "stations.csv"
@@ -165,12 +165,12 @@ def test_csv_without_crs_fails_clearly_then_uses_declared_crs(
     )
     with postgis.ephemeral_schema(run_id) as schema:
         with pytest.raises(VectorLoadError) as info:
-            load_vector(postgis, schema, [source], gdal_env=gdal_s3_env)
+            load_vector(postgis, schema, [source], gdal_env=s3_gdal_env)
         assert "files[0] has no CRS" in str(info.value)
         assert "EPSG:4326" in str(info.value)
 
         report = load_vector(
-            postgis, schema, [source], gdal_env=gdal_s3_env, declared_crs="EPSG:4283"
+            postgis, schema, [source], gdal_env=s3_gdal_env, declared_crs="EPSG:4283"
         )
         assert report.row_count == 3
         assert report.source_crs == "EPSG:4283"
@@ -246,3 +246,26 @@ def test_flatgeobuf(postgis, run_id, tmp_path: Path, natural_earth_shp: Path):
 def test_unsupported_format_names_the_fix():
     with pytest.raises(VectorLoadError, match="KML"):
         _ = VectorSource(path="x.kml", format="KML").driver
+
+
+def test_file_crs_that_proj_cannot_resolve_is_refused(postgis, run_id, tmp_path: Path):
+    """GDAL would load it as WGS 84 without a word; the loader refuses instead."""
+    local = tmp_path / "u2.geojson"
+    collection = _feature_collection([_point(1, 2, a=1)], "urn:ogc:def:crs:EPSG::999999")
+    local.write_text(json.dumps(collection))
+    source = VectorSource(path=str(local), format="GeoJSON", label="files[0]")
+    with postgis.ephemeral_schema(run_id) as schema, pytest.raises(VectorLoadError) as info:
+        load_vector(postgis, schema, [source])
+    assert "files[0]" in str(info.value) and "cannot be resolved" in str(info.value)
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path):
+    local = tmp_path / "garbage.geojson"
+    local.write_bytes(b"\x00not json at all")
+    with pytest.raises(VectorLoadError, match=r"files\[3\]: GDAL cannot read it"):
+        inspect_layer(VectorSource(path=str(local), format="GeoJSON", label="files[3]"))
+
+
+def test_wrong_declared_format_is_named(natural_earth_shp: Path):
+    with pytest.raises(VectorLoadError, match="reads the file as ESRI Shapefile"):
+        inspect_layer(VectorSource(path=str(natural_earth_shp), format="GPKG"))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import dagster as dg
 import pytest
 from bson import ObjectId
 
@@ -105,6 +103,9 @@ def test_migrations_create_the_indexes(ledger: Ledger) -> None:
     assert assets["dataset_version_unique"]["unique"] is True
     assert assets["s3_key_unique"]["unique"] is True
     assert assets["content_hash"]["key"] == [("content_hash", 1)]
+    unique_content = assets["dataset_content_hash_unique"]
+    assert unique_content["key"] == [("dataset_id", 1), ("content_hash", 1)]
+    assert unique_content["unique"] is True
     assert db.activity_logs.index_information()["key_unique"]["unique"] is True
     assert [m["_id"] for m in db.schema_migrations.find().sort("_id", 1)] == [
         m.number for m in MIGRATIONS
@@ -408,7 +409,8 @@ def test_assets_register_and_look_up(ledger: Ledger) -> None:
     ids = []
     for _ in range(3):
         version = ledger.allocate_version("roads")
-        ids.append(ledger.register_asset(asset("roads", version, run_id=run_id, batch_id="b1")))
+        record = asset("roads", version, run_id=run_id, batch_id="b1", content_hash=f"h{version}")
+        ids.append(ledger.register_asset(record))
     ledger.register_asset(asset("rivers", ledger.allocate_version("rivers")))
 
     latest = ledger.latest_asset("roads")
@@ -434,11 +436,42 @@ def test_asset_collisions(ledger: Ledger) -> None:
     asset_id = ledger.register_asset(record)
     assert ledger.register_asset(record) == asset_id  # retry of the same registration
 
-    with pytest.raises(AssetConflict, match="allocate a new version"):
-        ledger.register_asset(asset("roads", 1, s3_key="roads/v1/other.parquet"))
+    with pytest.raises(AssetConflict, match="allocate a new version") as info:
+        ledger.register_asset(asset("roads", 1, s3_key="roads/v1/other.parquet", content_hash="x"))
+    assert info.value.existing is None
     with pytest.raises(AssetConflict):
-        ledger.register_asset(asset("roads", 2, s3_key="roads/v1/data.parquet"))
+        ledger.register_asset(asset("roads", 2, s3_key="roads/v1/data.parquet", content_hash="y"))
     assert ledger.versions("roads") == [1]
+
+
+def test_same_content_twice_in_a_dataset_is_a_conflict_naming_the_winner(ledger: Ledger) -> None:
+    first = asset("roads", 1)
+    first_id = ledger.register_asset(first)
+    with pytest.raises(AssetConflict, match="already registered as v1") as info:
+        ledger.register_asset(asset("roads", 2))  # same content hash, next version
+    assert info.value.existing is not None and info.value.existing.id == first_id
+    assert ledger.register_asset(asset("rivers", 1)) != first_id  # other datasets may share it
+
+
+def test_concurrent_identical_registrations_exactly_one_wins(ledger: Ledger) -> None:
+    barrier = threading.Barrier(8)
+
+    def register(version: int) -> ObjectId | AssetConflict:
+        record = asset("roads", version)  # identical content, each its own version and key
+        barrier.wait()
+        try:
+            return ledger.register_asset(record)
+        except AssetConflict as conflict:
+            return conflict
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(register, range(1, 9)))
+
+    winners = [o for o in outcomes if isinstance(o, ObjectId)]
+    conflicts = [o for o in outcomes if isinstance(o, AssetConflict)]
+    assert len(winners) == 1 and len(conflicts) == 7
+    assert {c.existing.id for c in conflicts if c.existing} == set(winners)
+    assert len(ledger.versions("roads")) == 1
 
 
 # --- lineage and activity ---------------------------------------------------------------------
@@ -540,31 +573,19 @@ def test_from_settings_and_secret_hiding(mongo_service) -> None:
     assert "hunter2" not in repr(hidden)
 
 
-def test_works_as_a_dagster_resource(ledger: Ledger) -> None:
-    dataset = f"ds_{uuid.uuid4().hex[:6]}"
-
-    @dg.asset
-    def allocate(ledger_resource: Ledger) -> None:
-        assert ledger_resource.allocate_version(dataset) == 1
-        assert ledger_resource.client is ledger_resource.client
-
-    assert dg.materialize([allocate], resources={"ledger_resource": ledger}).success
-    assert ledger.allocate_version(dataset) == 2
+def test_a_run_end_moves_the_manifest_along(ledger: Ledger) -> None:
+    intake(ledger)
+    # The success event handled before the start event: the manifest passes through running.
+    run = ledger.finish_run("r-early", "success", batch_id="roads_2026_11_22")
+    manifest = ledger.record_run_end_on_manifest("roads_2026_11_22", "success", run_id=run.id)
+    assert manifest is not None and manifest.status == ManifestStatus.SUCCESS
+    assert [c.status for c in manifest.status_history] == ["queued", "running", "success"]
+    assert ledger.record_run_end_on_manifest("unknown", "failure") is None
 
 
-def test_env_var_binding_resolves_inside_dagster(
-    mongo_service, ledger_database, monkeypatch
-) -> None:
-    monkeypatch.setenv("MONGO_DATABASE", ledger_database)
-    resource = Ledger.from_env()
-
-    @dg.asset
-    def probe(ledger_resource: Ledger) -> None:
-        assert ledger_resource.database == ledger_database
-        assert ledger_resource.allocate_version("probe") == 1
-
-    defs = dg.Definitions(assets=[probe], resources={"ledger_resource": resource})
-    assert defs.resolve_implicit_global_asset_job_def().execute_in_process().success
+def test_ledger_is_a_plain_object_with_one_client(ledger: Ledger) -> None:
+    assert ledger.client is ledger.client
+    assert not hasattr(Ledger, "from_env")
 
 
 def test_manifest_queries_and_archive_key(ledger: Ledger) -> None:

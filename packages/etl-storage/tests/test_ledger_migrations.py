@@ -32,6 +32,7 @@ PINNED_CHECKSUMS = {
     4: "7bf8628f8ba3fe356ea1d32d27068c67f8f01917ea12cc6d196b6c0ee0afa82f",
     5: "86171b0aeadd4e30d5797ec85235de1f4cc5158750ce121191b43d22de5000e4",
     6: "cee4d450c8961dd6771aa12aa81af4fa6d4202b128c99e92ba4c9191a9561e1f",
+    7: "58ed7f781b0d19521d44203fb5c54235dc2d338295a2a598fe7bb6c10530bbe7",
 }
 
 
@@ -49,7 +50,7 @@ def test_released_migrations_are_pinned() -> None:
 def test_applies_each_migration_once_and_records_it(db: Database) -> None:
     applied = apply_migrations(db)
 
-    assert [m.number for m in applied] == [m.number for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6]
+    assert [m.number for m in applied] == [m.number for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 7]
     recorded = recorded_migrations(db)
     assert [(r.number, r.name, r.checksum) for r in recorded] == [
         (m.number, m.name, m.checksum) for m in MIGRATIONS
@@ -148,3 +149,23 @@ def test_create_collection_is_idempotent(db: Database) -> None:
     CreateCollection("things").apply(db)
     CreateCollection("things").apply(db)
     assert "things" in db.list_collection_names()
+
+
+def test_duplicate_asset_content_stops_the_unique_index_migration(db: Database) -> None:
+    """Assets registered twice with one content (possible before migration 7) are reported."""
+    apply_migrations(db, MIGRATIONS[:6])
+    for version in (1, 2):
+        db["assets"].insert_one(
+            {
+                "dataset_id": "roads",
+                "version": version,
+                "s3_key": f"r/v{version}",
+                "content_hash": "h",
+            }
+        )
+    with pytest.raises(MigrationError, match="dataset_content_hash_unique"):
+        apply_migrations(db)
+    assert [r.number for r in recorded_migrations(db)] == list(range(1, 7))
+
+    db["assets"].delete_one({"version": 2})  # resolved by hand: the migration is retried
+    assert [m.number for m in apply_migrations(db)] == [7]

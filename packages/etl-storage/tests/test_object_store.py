@@ -13,7 +13,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from etl_models.settings import ObjectStoreSettings
@@ -30,7 +29,8 @@ from etl_storage import (
     ObjectStore,
     PathOutsideLanding,
 )
-from etl_storage import object_store as object_store_module
+from etl_storage.object_store import keys as keys_module
+from etl_storage.object_store import lake as lake_module
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +154,7 @@ def test_reads_at_most_max_bytes_plus_one(
 
     def small_stat(bucket: str, key: str):
         meta = real_metadata(bucket, key)
-        return object_store_module.ObjectMetadata(
+        return keys_module.ObjectMetadata(
             bucket=bucket, key=key, etag=meta.etag, size=10, last_modified=meta.last_modified
         )
 
@@ -333,7 +333,7 @@ def test_concurrent_lake_writers_exactly_one_wins(store: ObjectStore) -> None:
 def test_large_upload_is_streamed_in_parts_and_write_once(
     store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(object_store_module, "LAKE_PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(lake_module, "LAKE_PART_SIZE", 5 * 1024 * 1024)
     source = tmp_path / "big.bin"
     payload = os.urandom(11 * 1024 * 1024 + 123)
     source.write_bytes(payload)
@@ -355,7 +355,28 @@ def test_large_upload_is_streamed_in_parts_and_write_once(
     monkeypatch.undo()
     assert store.lake_object_metadata("big/v1/data.tif").etag == meta.etag
     # The refused multipart upload was aborted, not left behind.
-    assert list(store.client._list_multipart_uploads(store.lake_bucket).uploads) == []
+    assert store.s3.list_multipart_uploads(Bucket=store.lake_bucket).get("Uploads", []) == []
+
+
+def test_second_multipart_write_is_refused_even_without_the_stat(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two multipart writers of one key: the conditional completion refuses the second."""
+    monkeypatch.setattr(lake_module, "LAKE_PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(store, "_metadata_or_none", lambda bucket, key: None)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(6 * 1024 * 1024))
+    store.upload_to_lake(source, "twice/v1/data.tif")
+    with pytest.raises(LakeObjectExists):
+        store.upload_to_lake(source, "twice/v1/data.tif")
+
+
+def test_delete_lake_object_removes_an_unregistered_upload(store: ObjectStore) -> None:
+    store.put_lake_bytes("orphan/v1/data.parquet", b"x")
+    store.delete_lake_object("orphan/v1/data.parquet")
+    assert not store.lake_object_exists("orphan/v1/data.parquet")
+    store.delete_lake_object("orphan/v1/data.parquet")  # already gone: no error
+    store.put_lake_bytes("orphan/v1/data.parquet", b"y")  # the key is free again
 
 
 def test_upload_small_file_and_lake_metadata(store: ObjectStore, tmp_path: Path) -> None:
@@ -465,38 +486,9 @@ def test_from_settings_uses_the_environment(s3_service) -> None:
     assert (explicit.endpoint, explicit.lake_bucket) == ("minio:9000", "lake-x")
 
 
-def test_works_as_a_dagster_resource(store: ObjectStore) -> None:
-    put(store, "manifests/a.json", json.dumps(MANIFEST))
-    seen: list[list[str]] = []
-
-    @dg.asset
-    def manifest_keys(object_store: ObjectStore) -> None:
-        seen.append(object_store.list_manifest_keys())
-        assert object_store.client is object_store.client  # one client per instance
-
-    result = dg.materialize([manifest_keys], resources={"object_store": store})
-
-    assert result.success
-    assert seen == [["manifests/a.json"]]
-
-
-def test_env_var_binding_resolves_inside_dagster(s3_service, buckets, monkeypatch) -> None:
-    landing, lake = buckets
-    monkeypatch.setenv("LANDING_BUCKET", landing)
-    monkeypatch.setenv("LAKE_BUCKET", lake)
-    resource = ObjectStore.from_env()
-    assert "testing-secret" not in repr(resource)
-    seen: list[str] = []
-
-    @dg.asset
-    def probe(object_store: ObjectStore) -> None:
-        assert object_store.endpoint == s3_service.endpoint
-        object_store.put_lake_bytes("probe/v1/x.txt", b"x")
-        seen.append(object_store.lake_bucket)
-
-    defs = dg.Definitions(assets=[probe], resources={"object_store": resource})
-    assert defs.resolve_implicit_global_asset_job_def().execute_in_process().success
-    assert seen == [lake]
+def test_object_store_is_a_plain_object_with_one_client(store: ObjectStore) -> None:
+    assert store.client is store.client and store.s3 is store.s3
+    assert not hasattr(ObjectStore, "from_env")
 
 
 def test_ensure_buckets_creates_missing_buckets(s3_service) -> None:

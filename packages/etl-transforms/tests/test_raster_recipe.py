@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from etl_transforms.raster import RasterOptions, raster_to_lake_cog
-from etl_transforms.registry import recipe_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +53,7 @@ def _value_at(path: Path, pixel: int, line: int) -> str:
 
 
 def test_cog_keeps_crs_and_nodata_and_has_overviews(source_tif, tmp_path):
-    options = recipe_for("ingest_raster", "raster").with_params(blocksize=256).params
+    options = RasterOptions(blocksize=256)
     assert isinstance(options, RasterOptions)
     dst = tmp_path / "out" / "data.tif"
     info = raster_to_lake_cog(str(source_tif), dst, options)

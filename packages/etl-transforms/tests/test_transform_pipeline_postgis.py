@@ -13,9 +13,9 @@ from psycopg import sql
 
 from etl_spatial.loader import VectorSource, load_vector
 from etl_transforms.join import JoinSpec, run_join
-from etl_transforms.registry import recipe_for
 from etl_transforms.tabular import csv_to_parquet
-from etl_transforms.vector import VectorSteps, apply_vector_steps
+from etl_transforms.vector import apply_vector_steps
+from etl_transforms.vector_sql import VectorSteps
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,8 @@ def test_loaded_file_is_transformed_then_joined(postgis, suburbs_geojson, tmp_pa
     tabular = csv_to_parquet(census_csv, census_parquet)
     assert tabular.string_id_columns == ("suburb_code",)
 
-    steps = recipe_for("ingest_building_footprints", "vector").params
+    # the legacy lane's building-footprints recipe
+    steps = VectorSteps(make_valid=True, drop_empty=True, simplify_tolerance_m=None)
     assert isinstance(steps, VectorSteps)
     with postgis.ephemeral_schema(str(uuid.uuid4())) as run_schema:
         loaded = load_vector(postgis, run_schema, [VectorSource(path=str(suburbs_geojson))])

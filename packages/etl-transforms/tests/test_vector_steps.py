@@ -7,12 +7,9 @@ import pytest
 from psycopg import sql
 
 from etl_transforms.errors import SourceCrsError, VectorSchemaError
-from etl_transforms.vector import (
-    VectorSteps,
-    apply_vector_steps,
-    build_vector_transform,
-    resolve_declared_srid,
-)
+from etl_transforms.vector import apply_vector_steps
+from etl_transforms.vector_profile import resolve_declared_srid
+from etl_transforms.vector_sql import VectorSteps, build_vector_transform
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,9 @@
 
 Code servers load it as ``dagster api grpc -m asset_lanes.definitions`` (or
 ``dagster code-server start -m ...``); ``dg`` finds it through ``code_location_target_module``.
-Thin on purpose: every asset, job and sensor lives in a domain folder under ``defs/`` and is
-autoloaded; location-wide policy (executor limits, resource bindings) is merged in here.
+Thin on purpose: the lanes this location serves, their sensors and the platform-wide sensors
+and resources are derived from the lane registry (``etl_pipeline.orchestration``); only the
+location's own checks live under ``defs/`` and are autoloaded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_pipeline.orchestration import location_definitions
+
+LOCATION = "asset_lanes"
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """All definitions of the location, autoloaded from ``asset_lanes/defs/``."""
+    """The location's lanes and platform definitions, plus what ``defs/`` holds."""
     # The dg project config (pyproject.toml with [tool.dg]) is found by walking up from here.
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    own = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.Definitions.merge(own, location_definitions(LOCATION))

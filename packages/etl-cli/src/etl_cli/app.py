@@ -728,16 +728,19 @@ def manifest_validate(
         else:
             stdout_console().print(exc.message, markup=False)
         raise typer.Exit(int(ExitCode.USAGE)) from None
-    from etl_models.routing import lane_for_intent
+    from etl_pipeline.lanes.preflight import preflight
+    from etl_pipeline.lanes.registry import lane_for_intent
 
+    notes = preflight(parsed).notes
     result = {
         "valid": True,
         "file": source,
         "batch_id": parsed.batch_id,
         "intent": parsed.intent,
-        "lane": lane_for_intent(parsed.intent).value,
+        "lane": lane_for_intent(parsed.intent).name,
         "dataset_id": parsed.dataset_id,
         "files": len(parsed.files),
+        "warnings": notes,
     }
     if json_output:
         print_json(result)
@@ -746,6 +749,8 @@ def manifest_validate(
         f"OK  {source}: batch {result['batch_id']} -> dataset {result['dataset_id']} "
         f"(intent {result['intent']}, lane {result['lane']}, {result['files']} file(s))"
     )
+    for note in notes:
+        typer.echo(f"warning: {note}")
 
 
 @manifest_app.command("schema", epilog=EPILOG)

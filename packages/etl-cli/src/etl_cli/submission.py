@@ -19,25 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl_cli.errors import FieldProblem, ManifestInvalid, UsageProblem
+from etl_models.formats import JOIN_INTENT, file_types_for_extension
+from etl_models.landing import manifest_key_for
 
 if TYPE_CHECKING:
     from etl_models.manifest import Manifest
-
-MANIFEST_PREFIX = "manifests/"
-JOIN_INTENT = "join_datasets"
-
-# Intents owned by a lane fix the file type they accept (DESIGN.md section 4).
-INTENT_FILE_TYPES: Mapping[str, str] = {
-    "ingest_vector": "vector",
-    "ingest_raster": "raster",
-    "ingest_tabular": "tabular",
-}
-VECTOR_EXTENSIONS = frozenset({".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"})
-RASTER_EXTENSIONS = frozenset(
-    {".tif", ".tiff", ".jp2", ".img", ".asc", ".nc", ".png", ".jpg", ".jpeg"}
-)
-# CSV may be a table or points with coordinate columns: only the user can say which.
-AMBIGUOUS_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 
 # Files that belong to a shapefile; only the .shp is listed in the manifest.
 SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
@@ -69,7 +55,7 @@ class SubmissionPlan:
     @property
     def manifest_key(self) -> str:
         """``manifests/<batch_id>.json`` in the landing bucket."""
-        return f"{MANIFEST_PREFIX}{self.batch_id}.json"
+        return manifest_key_for(f"{self.batch_id}.json")
 
     @property
     def dataset_id(self) -> str:
@@ -79,9 +65,9 @@ class SubmissionPlan:
     @property
     def lane(self) -> str:
         """The lane that will process the batch."""
-        from etl_models.routing import lane_for_intent
+        from etl_pipeline.lanes.registry import lane_for_intent
 
-        return lane_for_intent(self.parsed.intent).value
+        return lane_for_intent(self.parsed.intent).name
 
     @property
     def total_bytes(self) -> int:
@@ -174,15 +160,16 @@ def infer_file_type(path: Path, intent: str, declared: str | None) -> str:
     """The manifest file type of ``path``: ``--type``, else the intent's, else the extension's."""
     if declared:
         return declared
-    by_intent = INTENT_FILE_TYPES.get(intent)
+    from etl_pipeline.lanes.registry import intent_file_type
+
+    by_intent = intent_file_type(intent)
     if by_intent:
         return by_intent
     suffix = _suffix(path)
-    if suffix in VECTOR_EXTENSIONS:
-        return "vector"
-    if suffix in RASTER_EXTENSIONS:
-        return "raster"
-    if suffix in AMBIGUOUS_EXTENSIONS:
+    types = file_types_for_extension(suffix)
+    if len(types) == 1:
+        return next(iter(types))
+    if types:  # CSV may be a table or points with coordinate columns: only the user knows
         raise UsageProblem(
             f"{path.name}: a {suffix} file may be a table or points; intent {intent!r} does not "
             "say which",
@@ -219,12 +206,17 @@ def shapefile_sidecars(shp: Path) -> list[Path]:
 def validate_manifest(data: Any, landing_bucket: str, source: str = "the manifest") -> Manifest:
     """The platform's validation of a manifest document; ``ManifestInvalid`` lists the fields."""
     from etl_models.manifest import ManifestValidationError, parse_manifest
+    from etl_pipeline.lanes.preflight import preflight
 
     try:
-        return parse_manifest(data, landing_bucket=landing_bucket)
+        manifest = parse_manifest(data, landing_bucket=landing_bucket)
     except ManifestValidationError as exc:
         problems = [FieldProblem(e.field, e.message) for e in exc.errors]
         raise ManifestInvalid(problems, source) from None
+    problems = [FieldProblem(e.field, e.message) for e in preflight(manifest).problems]
+    if problems:
+        raise ManifestInvalid(problems, source)
+    return manifest
 
 
 def _metadata_dict(meta: DescriptiveMetadata, dataset_id: str | None) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from etl_models.landing import archive_key_for, manifest_key_for, rejection_report_key_for
+
 if TYPE_CHECKING:
     from etl_devstack.webserver_client import DagsterWebserverClient, RunInfo
     from etl_models.ledger_records import AssetRecord, ManifestRecord, RunRecord
@@ -25,9 +27,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MANIFEST_PREFIX = "manifests/"
-ARCHIVE_PREFIX = "archive/"
-REJECTION_SUFFIX = ".rejection.json"
 TERMINAL_MANIFEST_STATUSES = frozenset({"success", "failure", "canceled", "rejected"})
 TERMINAL_DAGSTER_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
@@ -89,7 +88,7 @@ def manifest_document(
     uploader: str = "e2e-tester",
     description: str | None = None,
 ) -> dict[str, Any]:
-    """A manifest as DESIGN.md section 3 describes it."""
+    """A manifest document (the protocol of ``etl_models.manifest``)."""
     metadata: dict[str, Any] = {"project": "E2E", "tags": {}}
     if dataset_id is not None:
         metadata["tags"]["dataset_id"] = dataset_id
@@ -130,7 +129,7 @@ class Landing:
         """Upload a manifest (a document, or raw bytes for broken ones) to ``manifests/<name>``;
         its key."""
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        key = f"{MANIFEST_PREFIX}{name}"
+        key = manifest_key_for(name)
         self.store.client.put_object(
             self.bucket, key, io.BytesIO(body), len(body), content_type="application/json"
         )
@@ -208,11 +207,10 @@ def wait_for_batch(
 def archived_manifest_keys(store: ObjectStore, manifest_key: str) -> dict[str, bool]:
     """For one manifest: is it archived, does it have a rejection report, is it still
     pending, and how many earlier copies sit in archive history."""
-    archive_key = f"{ARCHIVE_PREFIX}{manifest_key}"
     return {
         "pending": store.landing_object_exists(manifest_key),
-        "archived": store.landing_object_exists(archive_key),
-        "rejection_report": store.landing_object_exists(archive_key + REJECTION_SUFFIX),
+        "archived": store.landing_object_exists(archive_key_for(manifest_key)),
+        "rejection_report": store.landing_object_exists(rejection_report_key_for(manifest_key)),
         "history": bool(store.archive_history(manifest_key)),
     }
 

@@ -1,7 +1,7 @@
 """Pytest fixtures: the platform's resources bound to the harness's real servers.
 
 One definition for every member's tests: ``store`` (ObjectStore on a fresh bucket pair),
-``ledger`` (Ledger on a fresh, migrated database) and ``postgis`` (PostgisResource on the test
+``ledger`` (Ledger on a fresh, migrated database) and ``postgis`` (Postgis on the test
 compute database). Heavy imports stay inside the fixtures.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from etl_spatial.postgis import PostgisResource
+    from etl_spatial.postgis import Postgis
     from etl_storage.ledger import Ledger
     from etl_storage.object_store import ObjectStore
 
@@ -49,11 +49,11 @@ def ledger(mongo_service, ledger_database) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def postgis(postgis_service) -> PostgisResource:
-    """A PostgisResource on the session's PostGIS test database."""
-    from etl_spatial.postgis import PostgisResource
+def postgis(postgis_service) -> Postgis:
+    """A Postgis on the session's PostGIS test database."""
+    from etl_spatial.postgis import Postgis
 
-    return PostgisResource(
+    return Postgis(
         host=postgis_service.host,
         port=postgis_service.port,
         user=postgis_service.user,

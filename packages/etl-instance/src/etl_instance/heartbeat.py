@@ -8,6 +8,10 @@ another run tag every few seconds (``RunWorkerHeartbeat``), and the instance's r
 (``etl_instance.run_launcher``), asked by the daemon's run monitoring, fails a run whose
 stamp went stale. Run retries (``run_retries`` in ``dagster.yaml``) then re-execute it.
 
+Where the run launcher checks run workers itself (``K8sRunLauncher`` watches the run's
+Kubernetes job), the stamp is only write load on the run storage: ``ETL_WORKER_HEARTBEAT_SECONDS=0``
+(or ``off``) turns it off, both for the job tags and in the run worker.
+
 The stamp lives in the run's own tags (Dagster's run storage), not in a separate store:
 nothing to clean up, it is deleted with the run, it shows in the UI, and the webserver and
 daemon need no connection beyond the instance they already have.
@@ -15,6 +19,7 @@ daemon need no connection beyond the instance they already have.
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +37,9 @@ HEARTBEAT_AT_TAG = "etl/worker_heartbeat_at"
 """Written by the run worker: unix time of its last heartbeat."""
 
 DEFAULT_INTERVAL_S = 10
+INTERVAL_ENV = "ETL_WORKER_HEARTBEAT_SECONDS"
+"""Heartbeat interval in seconds; ``0`` (or ``off``/``false``/``disabled``) turns heartbeats off."""
+_OFF_VALUES = frozenset({"0", "off", "false", "no", "disabled"})
 DEFAULT_TIMEOUT_S = 90
 MIN_MISSED_BEATS = 4
 """A worker is declared dead only after missing at least this many beats in a row."""
@@ -39,8 +47,43 @@ MIN_MISSED_BEATS = 4
 _log = logging.getLogger(__name__)
 
 
-def job_heartbeat_tags(interval_s: int = DEFAULT_INTERVAL_S) -> dict[str, str]:
-    """The job tags that make a job's run workers heartbeat."""
+def heartbeat_interval_from_env(
+    environ: Mapping[str, str] | None = None, default: int = DEFAULT_INTERVAL_S
+) -> int | None:
+    """``ETL_WORKER_HEARTBEAT_SECONDS``: the interval in seconds, ``None`` when turned off
+    (``0``/``off``), ``default`` when unset. Anything else is a configuration error."""
+    env = os.environ if environ is None else environ
+    raw = env.get(INTERVAL_ENV, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _OFF_VALUES:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"{INTERVAL_ENV} must be a whole number of seconds, or 0/off to disable (got {raw!r})"
+        ) from None
+    if value < 0:
+        raise ValueError(f"{INTERVAL_ENV} must be 0 (off) or a positive number (got {value})")
+    return value or None
+
+
+def heartbeat_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether run workers heartbeat at all here (see ``heartbeat_interval_from_env``)."""
+    return heartbeat_interval_from_env(environ) is not None
+
+
+def job_heartbeat_tags(interval_s: int | None = None) -> dict[str, str]:
+    """The job tags that make a job's run workers heartbeat.
+
+    Without ``interval_s`` the interval comes from ``ETL_WORKER_HEARTBEAT_SECONDS`` (default
+    10 s); when that turns heartbeats off the tags are empty, so runs do not opt in.
+    """
+    if interval_s is None:
+        interval_s = heartbeat_interval_from_env()
+        if interval_s is None:
+            return {}
     if interval_s < 1:
         raise ValueError(f"heartbeat interval must be at least 1 second (got {interval_s})")
     return {HEARTBEAT_INTERVAL_TAG: str(interval_s)}
@@ -112,7 +155,9 @@ class RunWorkerHeartbeat(dg.ConfigurableResource):
     worker lives, for runs of jobs tagged with ``job_heartbeat_tags``.
 
     A step needs this resource for the thread to exist: the lane assets and ingest ops
-    require it. In an in-process run, resources are set up once for the whole run.
+    require it. In an in-process run, resources are set up once for the whole run. Nothing
+    beats where ``ETL_WORKER_HEARTBEAT_SECONDS`` turns heartbeats off in the run worker's
+    environment (e.g. Kubernetes run pods), whatever the run's tags say.
     """
 
     _stop: threading.Event | None = PrivateAttr(default=None)
@@ -121,6 +166,8 @@ class RunWorkerHeartbeat(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run, instance = context.run, context.instance
         if run is None or instance is None or HEARTBEAT_INTERVAL_TAG not in run.tags:
+            return
+        if not heartbeat_enabled():
             return
         interval = _positive_float(run.tags[HEARTBEAT_INTERVAL_TAG]) or DEFAULT_INTERVAL_S
         self._stop = threading.Event()

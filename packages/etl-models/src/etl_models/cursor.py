@@ -1,4 +1,4 @@
-"""The manifest sensors' cursor (DESIGN.md section 4).
+"""The manifest sensors' cursor (see ``docs/architecture.md``).
 
 Versioned JSON ``{"v": 1, "processed_keys": [...], "max_keys": 500}`` holding the most recently
 processed manifest keys in processing order, bounded to 500. A persisted ``max_keys`` is

@@ -1,4 +1,4 @@
-"""Identity rules (DESIGN.md section 3): one id per concept, used everywhere.
+"""Identity rules: one id per concept, used everywhere.
 
 ``dataset_id`` is the Dagster partition key and the lake prefix. When the manifest does not
 name it, it is derived from ``batch_id`` by a hash, so every component that evaluates the same

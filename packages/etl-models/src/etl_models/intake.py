@@ -9,13 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from etl_models.identity import run_key
+from etl_models.landing import archive_key_for as archive_key_for  # re-exported
 from etl_models.manifest import Manifest
-from etl_models.routing import LANES, Lane, lane_for_intent
 
-ARCHIVE_PREFIX = "archive/"
-MANIFEST_PREFIX = "manifests/"
-
-# Tag names on every run (DESIGN.md section 4).
+# Tag names on every run (see ``docs/architecture.md``).
 TAG_BATCH_ID = "batch_id"
 TAG_UPLOADER = "uploader"
 TAG_OPERATOR = "operator"
@@ -26,39 +23,36 @@ TAG_MANIFEST_ARCHIVE_KEY = "manifest_archive_key"
 TAG_DATASET_ID = "dataset_id"
 
 
-def archive_key_for(manifest_key: str) -> str:
-    """Where a processed manifest is archived: ``archive/{manifest_key}``."""
-    return f"{ARCHIVE_PREFIX}{manifest_key}"
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """Everything needed to request the run of one manifest."""
 
-    lane: Lane
+    lane: str
     job_name: str
     run_key: str
     partition_key: str
     tags: dict[str, str]
 
 
-def plan_run(manifest: Manifest, manifest_key: str, *, operator: str) -> RunPlan:
-    """The run request for ``manifest`` found at ``manifest_key`` by sensor ``operator``."""
-    lane = lane_for_intent(manifest.intent)
+def plan_run(
+    manifest: Manifest, manifest_key: str, *, operator: str, lane: str, job_name: str
+) -> RunPlan:
+    """The run request for ``manifest`` found at ``manifest_key`` by sensor ``operator``, for
+    the lane that owns it (``etl_pipeline.lanes.registry`` decides which)."""
     tags = {
         TAG_BATCH_ID: manifest.batch_id,
         TAG_UPLOADER: manifest.uploader,
         TAG_OPERATOR: operator,
         TAG_INTENT: manifest.intent,
         TAG_MANIFEST_KEY: manifest_key,
-        TAG_LANE: lane.value,
+        TAG_LANE: lane,
         TAG_MANIFEST_ARCHIVE_KEY: archive_key_for(manifest_key),
         TAG_DATASET_ID: manifest.dataset_id,
     }
     return RunPlan(
         lane=lane,
-        job_name=LANES[lane].job,
-        run_key=run_key(lane.value, manifest.batch_id),
+        job_name=job_name,
+        run_key=run_key(lane, manifest.batch_id),
         partition_key=manifest.dataset_id,
         tags=tags,
     )

@@ -1,4 +1,4 @@
-"""Ledger records (DESIGN.md section 5): the documents of the MongoDB ledger as pydantic models.
+"""Ledger records: the documents of the MongoDB ledger as pydantic models.
 
 No I/O here: ``etl_storage.ledger`` reads and writes these. References between documents are
 BSON ``ObjectId`` values (``PyObjectId``); the Dagster run id string appears only as
@@ -158,6 +158,15 @@ class ProducedAsset(LedgerModel):
     deduplicated: bool = False
 
 
+class RunPhase(LedgerModel):
+    """A phase a run entered (preparing, loading, transforming, exporting, checking,
+    publishing), when, and the counts known then (rows, features)."""
+
+    name: str
+    at: UtcDatetime = Field(default_factory=utc_now)
+    counts: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunRecord(LedgerModel):
     """``runs``: one per Dagster run; ``dagster_run_id`` is the only home of the run id string."""
 
@@ -175,6 +184,8 @@ class RunRecord(LedgerModel):
     finished_at: UtcDatetime | None = None
     status_history: list[StatusChange] = Field(default_factory=list)
     produced_assets: list[ProducedAsset] = Field(default_factory=list)
+    phase: str | None = None  # the latest of ``phases``
+    phases: list[RunPhase] = Field(default_factory=list)
     created_at: UtcDatetime = Field(default_factory=utc_now)
     updated_at: UtcDatetime = Field(default_factory=utc_now)
 

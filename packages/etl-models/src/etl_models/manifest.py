@@ -1,4 +1,4 @@
-"""The manifest protocol (DESIGN.md section 3).
+"""The manifest protocol (see ``docs/architecture.md``).
 
 A manifest describes one batch of raw files in the landing bucket. ``parse_manifest`` is the
 single entry point: it returns a validated :class:`Manifest` or raises
@@ -9,10 +9,8 @@ never coerced, so what a user uploads is exactly what runs.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -31,90 +29,31 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from etl_models.formats import (
+    JOIN_INTENT,
+    FileType,
+    declared_format,
+    extension,
+    formats_of,
+    inferred_format,
+)
 from etl_models.identity import (
     BATCH_ID_PATTERN,
     DATASET_ID_PATTERN,
     derive_dataset_id,
     validate_dataset_id,
 )
+from etl_models.landing import raw_file_key_problem, split_s3_uri
+from etl_models.manifest_bytes import ManifestBytesError, decode_manifest_bytes
+from etl_models.manifest_errors import FieldError, ManifestValidationError, flatten_errors
 from etl_models.settings import LANDING_BUCKET
 
-FileType = Literal["vector", "raster", "tabular"]
 JoinHow = Literal["left", "inner", "right", "outer"]
 
 INTENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 TAG_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$"
 COLUMN_NAME_MAX = 128
 MAX_FILES = 1000
-
-# Prefixes of the landing bucket that belong to the platform itself: raw files there would be
-# mistaken for manifests or archived copies.
-RESERVED_LANDING_PREFIXES = ("manifests/", "archive/")
-
-# Canonical GDAL driver names by file type, with the spellings users write.
-_FORMAT_ALIASES: dict[str, dict[str, str]] = {
-    "vector": {
-        "geojson": "GeoJSON",
-        "json": "GeoJSON",
-        "gpkg": "GPKG",
-        "geopackage": "GPKG",
-        "esri shapefile": "ESRI Shapefile",
-        "shapefile": "ESRI Shapefile",
-        "shp": "ESRI Shapefile",
-        "zip": "ESRI Shapefile",  # zipped shapefile, read through /vsizip/
-        "flatgeobuf": "FlatGeobuf",
-        "fgb": "FlatGeobuf",
-        "csv": "CSV",
-    },
-    "raster": {
-        "gtiff": "GTiff",
-        "geotiff": "GTiff",
-        "tif": "GTiff",
-        "tiff": "GTiff",
-        "cog": "GTiff",
-        "jp2openjpeg": "JP2OpenJPEG",
-        "jp2": "JP2OpenJPEG",
-        "png": "PNG",
-        "jpeg": "JPEG",
-        "jpg": "JPEG",
-        "hfa": "HFA",
-        "img": "HFA",
-        "aaigrid": "AAIGrid",
-        "asc": "AAIGrid",
-        "netcdf": "netCDF",
-        "nc": "netCDF",
-    },
-    "tabular": {"csv": "CSV", "tsv": "CSV", "txt": "CSV"},
-}
-
-_EXTENSION_FORMAT = {
-    ".geojson": "GeoJSON",
-    ".json": "GeoJSON",
-    ".gpkg": "GPKG",
-    ".shp": "ESRI Shapefile",
-    ".zip": "ESRI Shapefile",
-    ".fgb": "FlatGeobuf",
-    ".csv": "CSV",
-    ".tsv": "CSV",
-    ".txt": "CSV",
-    ".tif": "GTiff",
-    ".tiff": "GTiff",
-    ".jp2": "JP2OpenJPEG",
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".img": "HFA",
-    ".asc": "AAIGrid",
-    ".nc": "netCDF",
-}
-
-# The lane-owning intents fix the kind of file they accept.
-_INTENT_FILE_TYPE: dict[str, str] = {
-    "ingest_vector": "vector",
-    "ingest_raster": "raster",
-    "ingest_tabular": "tabular",
-}
-JOIN_INTENT = "join_datasets"
 
 _CRS_PATTERN = re.compile(r"^(EPSG|ESRI):\d{4,6}$|^OGC:CRS84$", re.IGNORECASE)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -229,45 +168,41 @@ class ManifestFile(_Strict):
 
 def canonical_format(file_type: str, declared: str | None, path: str) -> str:
     """The canonical GDAL format name for a file, from the declared format or the extension."""
-    aliases = _FORMAT_ALIASES[file_type]
+    allowed = ", ".join(formats_of(file_type))
     if declared is not None:
-        canonical = aliases.get(declared.strip().lower())
+        canonical = declared_format(file_type, declared)
         if canonical is None:
-            allowed = sorted(set(aliases.values()))
             raise _err(
                 "format",
                 "format '{value}' is not a {file_type} format; use one of {allowed}",
                 field="format",
                 value=declared,
                 file_type=file_type,
-                allowed=", ".join(allowed),
+                allowed=allowed,
             )
         return canonical
-    suffix = PurePosixPath(path).suffix.lower()
-    inferred = _EXTENSION_FORMAT.get(suffix)
-    if inferred is None or inferred not in aliases.values():
+    inferred = inferred_format(file_type, path)
+    if inferred is None:
         raise _err(
             "format",
             "cannot infer a {file_type} format from extension '{suffix}'; set files[].format "
             "(one of {allowed})",
             field="format",
             file_type=file_type,
-            suffix=suffix or "(none)",
-            allowed=", ".join(sorted(set(aliases.values()))),
+            suffix=extension(path) or "(none)",
+            allowed=allowed,
         )
     return inferred
 
 
 def landing_key(path: str, landing_bucket: str = LANDING_BUCKET) -> str:
-    """Return the object key of ``path`` if it is confined to the landing bucket.
+    """Return the object key of ``path`` if it is a raw file in the landing bucket.
 
-    Only ``s3://<landing_bucket>/<key>`` is accepted. The key may not be absolute, contain
-    ``.``/``..`` or empty segments, backslashes, control characters or percent-escapes (which
-    some clients decode into traversal), and may not point into the platform's reserved
-    prefixes.
+    Only ``s3://<landing_bucket>/<key>`` is accepted, with a key that passes
+    ``etl_models.landing.raw_file_key_problem`` (no traversal, no reserved prefixes).
     """
-    prefix = f"s3://{landing_bucket}/"
-    if not isinstance(path, str) or not path.startswith(prefix):
+    parts = split_s3_uri(path)
+    if parts is None or parts[0] != landing_bucket:
         raise _err(
             "path_outside_landing",
             "path '{value}' is outside the landing bucket; upload the file to "
@@ -275,20 +210,8 @@ def landing_key(path: str, landing_bucket: str = LANDING_BUCKET) -> str:
             value=path,
             bucket=landing_bucket,
         )
-    key = path[len(prefix) :]
-    problem = None
-    if not key:
-        problem = "it names no object"
-    elif key.startswith("/"):
-        problem = "the key is absolute"
-    elif "\\" in key or _CONTROL_CHARS.search(key) or "%" in key:
-        problem = "the key contains backslashes, control characters or percent-escapes"
-    elif any(part in ("", ".", "..") for part in key.split("/")):
-        problem = "the key has empty, '.' or '..' segments"
-    elif key.startswith(RESERVED_LANDING_PREFIXES):
-        problem = "manifests/ and archive/ are reserved for the platform"
-    elif len(key) > 1024:
-        problem = "the key is longer than 1024 characters"
+    key = parts[1]
+    problem = raw_file_key_problem(key)
     if problem:
         raise _err(
             "path_unsafe",
@@ -421,18 +344,8 @@ class Manifest(_Strict):
                 "{{'path': 's3://landing-zone/<batch_id>/<file>', 'type': 'vector'}}",
                 field="files",
             )
+        # Which file type an intent takes is its lane's to say (etl_pipeline.lanes.registry).
         types = {f.type for f in self.files}
-        expected = _INTENT_FILE_TYPE.get(self.intent)
-        if expected is not None and types != {expected}:
-            raise _err(
-                "intent_type_mismatch",
-                "intent '{intent}' takes only {expected} files, but files have types {types}; "
-                "change the intent or the file types",
-                intent=self.intent,
-                expected=expected,
-                types=", ".join(sorted(types)),
-                field="intent",
-            )
         if len(types) > 1:
             raise _err(
                 "mixed_types",
@@ -472,115 +385,6 @@ class Manifest(_Strict):
         return self.files[0].type if self.files else None
 
 
-# --- parsing and errors ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem with a manifest: where, what, and how to fix it."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-class ManifestValidationError(ValueError):
-    """A manifest that cannot be accepted. ``errors`` lists every field-level problem."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
-        super().__init__(f"invalid manifest ({len(errors)} problem(s)):\n{lines}")
-
-    def as_report(self) -> dict[str, Any]:
-        """A JSON-able report for the rejection record and the archived error file."""
-        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(manifest)"
-
-
-_TYPE_NAMES = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-}
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    loc = error["loc"]
-    name = str(loc[-1]) if loc else "manifest"
-    if kind == "missing":
-        return f"required field {name!r} is missing; add it"
-    if kind == "extra_forbidden":
-        return f"unknown field {name!r}; remove it or check its spelling"
-    if kind in _TYPE_NAMES:
-        return f"must be {_TYPE_NAMES[kind]} (got {type(error.get('input')).__name__})"
-    if kind == "string_pattern_mismatch":
-        if name == "batch_id":
-            return (
-                f"batch_id {error.get('input')!r} is invalid; use 1-128 letters, digits, '.', "
-                "'_' or '-', starting with a letter or digit, e.g. 'roads_2026_11_22'"
-            )
-        if name == "intent":
-            return (
-                f"intent {error.get('input')!r} is invalid; use lowercase letters, digits and "
-                "'_' such as 'ingest_vector'"
-            )
-        if len(loc) >= 3 and loc[-1] == "[key]" and loc[-3] == "tags":
-            name = str(loc[-2])
-            return (
-                f"tag key {name!r} is invalid; use letters, digits, '_', '.', ':' or '-' "
-                "(at most 64 characters)"
-            )
-        return f"value {error.get('input')!r} does not match {error['ctx'].get('pattern')}"
-    if kind == "literal_error":
-        return f"{error.get('input')!r} is not allowed; use one of {error['ctx'].get('expected')}"
-    if kind in ("string_too_short", "too_short"):
-        return "must not be empty"
-    if kind in ("string_too_long", "too_long"):
-        return f"is too long ({error['msg'].lower()}); shorten it"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"{error.get('input')!r} is too small ({error['msg'].lower()})"
-    if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, ")
-    return str(error["msg"])
-
-
-def _flatten(exc: ValidationError) -> list[FieldError]:
-    errors: list[FieldError] = []
-    seen: set[tuple[str, str]] = set()
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        # Tagged unions add the member type to the path; it means nothing to a user.
-        loc = tuple(p for p in loc if p not in ("str", "int", "float", "bool"))
-        hint = (error.get("ctx") or {}).get("field")
-        if hint:
-            loc = (*loc, *str(hint).split("."))
-        # An invalid dict key is reported at the key itself.
-        field = _field_path(tuple(p for p in loc if p != "[key]"))
-        message = _describe(error)
-        if (field, message) not in seen:
-            seen.add((field, message))
-            errors.append(FieldError(field, message))
-    return errors
-
-
 def parse_manifest(data: Any, *, landing_bucket: str = LANDING_BUCKET) -> Manifest:
     """Validate a decoded manifest document (a JSON object) into a :class:`Manifest`."""
     if not isinstance(data, Mapping):
@@ -596,28 +400,15 @@ def parse_manifest(data: Any, *, landing_bucket: str = LANDING_BUCKET) -> Manife
     try:
         return Manifest.model_validate(data, context={"landing_bucket": landing_bucket})
     except ValidationError as exc:
-        raise ManifestValidationError(_flatten(exc)) from None
+        raise ManifestValidationError(flatten_errors(exc)) from None
 
 
 def parse_manifest_bytes(raw: bytes, *, landing_bucket: str = LANDING_BUCKET) -> Manifest:
-    """Decode UTF-8 JSON bytes and validate them (for local validation and tests)."""
+    """Decode manifest bytes (``etl_models.manifest_bytes``) and validate the document."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestValidationError(
-            [FieldError("(manifest)", f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestValidationError(
-            [
-                FieldError(
-                    "(manifest)",
-                    f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                )
-            ]
-        ) from None
+        data = decode_manifest_bytes(raw)
+    except ManifestBytesError as exc:
+        raise ManifestValidationError([FieldError("(manifest)", str(exc))]) from None
     return parse_manifest(data, landing_bucket=landing_bucket)
 
 

@@ -1,4 +1,4 @@
-"""Connection settings from environment variables (DESIGN.md section 8).
+"""Connection settings from environment variables.
 
 One place reads the environment; resources and scripts take these objects. Secrets are
 ``SecretStr`` so they never appear in reprs or logs.
@@ -10,8 +10,6 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from etl_models.routing import Lane, parse_enabled_lanes
 
 LANDING_BUCKET = "landing-zone"
 LAKE_BUCKET = "data-lake"
@@ -66,21 +64,16 @@ class PostgisSettings(_EnvSettings):
     database: str = Field(COMPUTE_DATABASE, validation_alias="POSTGRES_DB")
 
 
-class DagsterStorageSettings(_EnvSettings):
-    """PostgreSQL storage of the Dagster instance (runs, event log, schedules)."""
-
-    host: str = Field("127.0.0.1", validation_alias="DAGSTER_POSTGRES_HOST")
-    port: int = Field(5432, validation_alias="DAGSTER_POSTGRES_PORT")
-    user: str = Field("postgres", validation_alias="DAGSTER_POSTGRES_USER")
-    password: SecretStr = Field(SecretStr(""), validation_alias="DAGSTER_POSTGRES_PASSWORD")
-    database: str = Field("dagster", validation_alias="DAGSTER_POSTGRES_DB")
-
-
 class RouterSettings(_EnvSettings):
     """Traffic controller: which lanes the legacy sensor may launch (unset = ``ingest``)."""
 
     enabled_lanes_raw: str | None = Field(None, validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
 
     @property
-    def enabled_lanes(self) -> frozenset[Lane]:
-        return parse_enabled_lanes(self.enabled_lanes_raw)
+    def enabled_lane_names(self) -> frozenset[str]:
+        """The lane names listed (comma list, case-insensitive; unset or blank = ``ingest``).
+        Which names exist is the lane registry's to check (``etl_pipeline.lanes.registry``)."""
+        raw = self.enabled_lanes_raw
+        if raw is None or not raw.strip():
+            return frozenset({"ingest"})
+        return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())

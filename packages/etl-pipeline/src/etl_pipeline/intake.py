@@ -31,14 +31,13 @@ from etl_models.cursor import ManifestCursor
 from etl_models.intake import RunPlan, archive_key_for, plan_run
 from etl_models.ledger_records import ActivityLog
 from etl_models.manifest import (
-    JOIN_INTENT,
     FieldError,
     Manifest,
     ManifestValidationError,
     parse_manifest,
 )
-from etl_models.routing import DEFAULT_LANE, Lane, lane_for_intent
 from etl_models.status import ManifestStatus
+from etl_pipeline.lanes.registry import default_lane, lane_for_intent
 
 if TYPE_CHECKING:
     from etl_storage.ledger import Ledger
@@ -104,13 +103,20 @@ class _Read:
     invalid: ManifestValidationError | None = None
 
 
-def owner_lane(document: Any) -> Lane:
-    """The lane that owns a manifest document, valid or not (see module docstring)."""
+def owner_lane(document: Any) -> str:
+    """The name of the lane that owns a manifest document, valid or not (see module
+    docstring)."""
     if isinstance(document, dict):
         intent = document.get("intent")
         if isinstance(intent, str) and intent:
-            return lane_for_intent(intent)
-    return DEFAULT_LANE
+            return lane_for_intent(intent).name
+    return default_lane().name
+
+
+def plan_for(manifest: Manifest, key: str, *, operator: str) -> RunPlan:
+    """The run request of ``manifest`` for the lane that owns its intent."""
+    lane = lane_for_intent(manifest.intent)
+    return plan_run(manifest, key, operator=operator, lane=lane.name, job_name=lane.job)
 
 
 def _read(store: ObjectStore, key: str, listed: ObjectMetadata | None = None) -> _Read:
@@ -130,7 +136,7 @@ def _read(store: ObjectStore, key: str, listed: ObjectMetadata | None = None) ->
 
 
 def _prepare(
-    store: ObjectStore, ledger: Ledger, listed: ObjectMetadata, owned: Collection[Lane]
+    store: ObjectStore, ledger: Ledger, listed: ObjectMetadata, owned: Collection[str]
 ) -> _Read:
     """Read one manifest and, if it is ours, validate it and check its references.
 
@@ -156,8 +162,8 @@ def _requeued(
     ledger: Ledger,
     listed: list[ObjectMetadata],
     operator: str,
-    owned_lanes: Collection[Lane],
-    enabled_lanes: Collection[Lane] | None,
+    owned_lanes: Collection[str],
+    enabled_lanes: Collection[str] | None,
 ) -> tuple[dict[str, QueuedManifest], list[str]]:
     """Listed manifests already taken in as ``queued`` (same key and ETag), re-planned from the
     ledger's copy of the document, so no body is read again.
@@ -181,7 +187,7 @@ def _requeued(
             manifest = parse_manifest(record.manifest, landing_bucket=store.landing_bucket)
         except ManifestValidationError:
             continue  # recorded under older rules: evaluate it afresh
-        plan = plan_run(manifest, key, operator=operator)
+        plan = plan_for(manifest, key, operator=operator)
         if plan.lane not in owned_lanes:
             foreign.append(key)
         elif enabled_lanes is None or plan.lane in enabled_lanes:
@@ -194,9 +200,9 @@ def evaluate_intake(
     store: ObjectStore,
     ledger: Ledger,
     cursor: ManifestCursor,
-    owned_lanes: Collection[Lane],
+    owned_lanes: Collection[str],
     operator: str,
-    enabled_lanes: Collection[Lane] | None = None,
+    enabled_lanes: Collection[str] | None = None,
     max_per_tick: int = DEFAULT_MAX_PER_TICK,
     on_event: Callable[[str], None] | None = None,
 ) -> IntakeResult:
@@ -287,7 +293,7 @@ def _log_queued(ledger: Ledger, queued: Iterable[QueuedManifest], operator: str)
             actor=q.manifest.uploader,
             action="manifest_queued",
             subject=q.manifest.batch_id,
-            details={"manifest_key": q.key, "lane": q.plan.lane.value, "operator": operator},
+            details={"manifest_key": q.key, "lane": q.plan.lane, "operator": operator},
         )
         for q in queued
     )
@@ -315,7 +321,7 @@ def _take_in(
     read: _Read,
     result: IntakeResult,
     operator: str,
-    enabled_lanes: Collection[Lane] | None,
+    enabled_lanes: Collection[str] | None,
     emit: Callable[[str], None],
 ) -> None:
     """Take in one manifest: reject it, or record it as queued (one ledger write)."""
@@ -337,7 +343,7 @@ def _classify(
     read: _Read,
     result: IntakeResult,
     operator: str,
-    enabled_lanes: Collection[Lane] | None,
+    enabled_lanes: Collection[str] | None,
     emit: Callable[[str], None],
 ) -> _ToQueue | None:
     """Reject (and record) what cannot be queued; what can is returned, not yet recorded."""
@@ -357,11 +363,11 @@ def _classify(
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
         _reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
         return None
-    plan = plan_run(manifest, read.key, operator=operator)
+    plan = plan_for(manifest, read.key, operator=operator)
     if enabled_lanes is not None and plan.lane not in enabled_lanes:
         reason = (
-            f"lane {plan.lane.value!r} is disabled by MANIFEST_ROUTER_ENABLED_LANES; no run was "
-            f"requested. Enable the lane (e.g. MANIFEST_ROUTER_ENABLED_LANES={plan.lane.value}) "
+            f"lane {plan.lane!r} is disabled by MANIFEST_ROUTER_ENABLED_LANES; no run was "
+            f"requested. Enable the lane (e.g. MANIFEST_ROUTER_ENABLED_LANES={plan.lane}) "
             "and upload the manifest again"
         )
         _reject(
@@ -377,7 +383,7 @@ def _classify(
         "manifest_etag": etag,
         "uploader": manifest.uploader,
         "intent": manifest.intent,
-        "lane": plan.lane.value,
+        "lane": plan.lane,
         "dataset_id": manifest.dataset_id,
         "manifest": document,
     }
@@ -424,14 +430,10 @@ def _settle(
 def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
     """Reject at intake what would certainly fail later: missing raw files, unknown join inputs,
     a recipe that does not fit the batch or invalid recipe overrides in the tags."""
-    from etl_transforms.errors import RecipeError
-    from etl_transforms.registry import recipe_for_manifest
+    from etl_pipeline.lanes.join import resolve_join
+    from etl_pipeline.lanes.preflight import preflight
 
-    errors: list[FieldError] = []
-    try:
-        recipe_for_manifest(manifest)
-    except RecipeError as exc:
-        errors.append(FieldError("metadata.tags" if "tags" in str(exc) else "intent", str(exc)))
+    errors: list[FieldError] = list(preflight(manifest).problems)
     for index, item in enumerate(manifest.files):
         if not store.landing_object_exists(item.key):
             errors.append(
@@ -441,38 +443,8 @@ def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) ->
                 )
             )
     join = manifest.metadata.join_config
-    if manifest.intent == JOIN_INTENT and join is not None:
-        sides = (
-            ("spatial", join.spatial_dataset_id, join.spatial_version, join.effective_right_key),
-            ("tabular", join.tabular_dataset_id, join.tabular_version, join.left_key),
-        )
-        for side, dataset_id, version, key_column in sides:
-            prefix = f"metadata.join_config.{side}"
-            asset = (
-                ledger.get_asset(dataset_id, version)
-                if version is not None
-                else ledger.latest_asset(dataset_id)
-            )
-            if asset is None:
-                wanted = f"version {version} of " if version is not None else ""
-                errors.append(
-                    FieldError(
-                        f"{prefix}_dataset_id" if version is None else f"{prefix}_version",
-                        f"{wanted}dataset {dataset_id!r} does not exist in the lake; ingest it "
-                        "first or fix the id",
-                    )
-                )
-                continue
-            columns = [c.name for c in asset.column_schema]
-            if columns and key_column not in columns:
-                field_name = "left_key" if side == "tabular" else "right_key"
-                errors.append(
-                    FieldError(
-                        f"metadata.join_config.{field_name}",
-                        f"column {key_column!r} is not in {side} dataset {dataset_id} "
-                        f"v{asset.version}; available columns: {', '.join(columns)}",
-                    )
-                )
+    if join is not None:
+        errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)
     if errors:
         raise ManifestValidationError(errors)
 
@@ -503,7 +475,7 @@ def _reject(
         fields = {
             "uploader": manifest.uploader,
             "intent": manifest.intent,
-            "lane": plan_run(manifest, key, operator=operator).lane.value,
+            "lane": plan_for(manifest, key, operator=operator).lane,
             "dataset_id": manifest.dataset_id,
         }
     ledger.record_manifest_intake(

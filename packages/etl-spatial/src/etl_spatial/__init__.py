@@ -2,13 +2,19 @@
 
 Modules (import them directly; this package imports nothing heavy at import time):
 
-- ``etl_spatial.gdal``: ``run_gdal``, ``gdal_tool_versions``, ``s3_environment``, errors
-- ``etl_spatial.postgis``: ``PostgisResource`` (ephemeral run schemas, janitor queries)
+- ``etl_spatial.gdal``: ``run_gdal``, ``gdal_tool_versions``, ``gdal_s3_env``, errors
+- ``etl_spatial.postgis``: ``Postgis`` (ephemeral run schemas, janitor queries)
 - ``etl_spatial.identifiers``: ``validate_identifier``, ``quote_identifier``
+- ``etl_spatial.crs``: ``crs_label``, ``validate_crs``, ``epsg_code`` (the one CRS naming rule)
+- ``etl_spatial.geoparquet``: ``read_geo_metadata``, ``primary_geometry_column``
+- ``etl_spatial.vector_source``: ``VectorSource``, ``VectorLoadError``
+- ``etl_spatial.vector_inspection``: ``inspect_layer`` (pyogrio)
 - ``etl_spatial.loader``: ``load_vector`` raw files -> ``<run schema>.raw_data``
 - ``etl_spatial.arrow_io``: ADBC export to Arrow/GeoDataFrame and ``load_arrow_table``
 - ``etl_spatial.writers``: ``write_geoparquet``, ``write_parquet``, ``raster_to_cog``
 - ``etl_spatial.metadata``: ``describe_geoparquet``, ``describe_raster``, ``validate_cog``
+
+Nothing here depends on an orchestrator: the pipeline wraps ``Postgis`` in its own resource.
 
 The content hash of a dataset version is ``etl_models.ledger_records.asset_content_hash``.
 """

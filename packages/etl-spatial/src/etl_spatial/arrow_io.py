@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from etl_spatial.geoparquet import read_geo_metadata
 from etl_spatial.identifiers import quote_identifier, validate_identifier
 from etl_spatial.loader import FID_COLUMN, GEOMETRY_COLUMN
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from psycopg import sql
 
-    from etl_spatial.postgis import PostgisResource, RunSchema
+    from etl_spatial.postgis import Postgis, RunSchema
 
 
 class ArrowTransferError(ValueError):
@@ -39,9 +40,7 @@ def _schema_name(schema: RunSchema | str) -> str:
     return validate_identifier(schema if isinstance(schema, str) else schema.name, what="schema")
 
 
-def table_columns(
-    postgis: PostgisResource, schema: RunSchema | str, table: str
-) -> list[TableColumn]:
+def table_columns(postgis: Postgis, schema: RunSchema | str, table: str) -> list[TableColumn]:
     """Columns of ``schema.table`` in order, with their PostgreSQL types."""
     schema_name = _schema_name(schema)
     validate_identifier(table, what="table name")
@@ -60,7 +59,7 @@ def table_columns(
 
 
 def table_srid(
-    postgis: PostgisResource, schema: RunSchema | str, table: str, column: str = GEOMETRY_COLUMN
+    postgis: Postgis, schema: RunSchema | str, table: str, column: str = GEOMETRY_COLUMN
 ) -> int:
     """SRID of a geometry column (from its type modifier, else from the first row)."""
     from psycopg import sql
@@ -82,7 +81,7 @@ def table_srid(
     return int(row[0]) if row else 0
 
 
-def srid_to_crs(postgis: PostgisResource, srid: int) -> Any:
+def srid_to_crs(postgis: Postgis, srid: int) -> Any:
     """A ``pyproj.CRS`` for a PostGIS SRID (authority code, else its stored WKT)."""
     from pyproj import CRS
     from pyproj.exceptions import CRSError
@@ -104,7 +103,7 @@ def srid_to_crs(postgis: PostgisResource, srid: int) -> Any:
 
 
 def export_query_arrow(
-    postgis: PostgisResource,
+    postgis: Postgis,
     query: sql.Composable | str,
     params: Sequence[Any] | None = None,
 ) -> pa.Table:
@@ -119,7 +118,7 @@ def export_query_arrow(
 
 
 def export_table_arrow(
-    postgis: PostgisResource,
+    postgis: Postgis,
     schema: RunSchema | str,
     table: str,
     *,
@@ -152,7 +151,7 @@ def export_table_arrow(
 
 
 def export_geodataframe(
-    postgis: PostgisResource,
+    postgis: Postgis,
     schema: RunSchema | str,
     table: str,
     *,
@@ -246,30 +245,21 @@ def _normalise_for_ingest(arrow_table: pa.Table, geometry_column: str | None) ->
 
 
 def srid_from_geoparquet_metadata(arrow_table: pa.Table, geometry_column: str) -> int | None:
-    """EPSG code of ``geometry_column`` from the table's GeoParquet ``geo`` metadata, if any."""
-    import json
+    """EPSG code of ``geometry_column`` from the table's GeoParquet ``geo`` metadata, if any
+    (4326 for GeoParquet's default OGC:CRS84, see :mod:`etl_spatial.crs`)."""
+    from etl_spatial.crs import epsg_code
+    from etl_spatial.geoparquet import column_crs, geometry_column_metadata, has_geo_metadata
 
-    from pyproj import CRS
-
-    metadata = arrow_table.schema.metadata or {}
-    if b"geo" not in metadata:
+    if not has_geo_metadata(arrow_table.schema):
         return None
-    geo = json.loads(metadata[b"geo"])
-    column = geo.get("columns", {}).get(geometry_column)
-    if column is None:
+    geo = read_geo_metadata(arrow_table.schema)
+    if geometry_column not in geo["columns"]:
         return None
-    crs = column.get("crs", "OGC:CRS84")  # GeoParquet: a missing crs means OGC:CRS84
-    if crs is None:
-        return None
-    parsed = CRS.from_user_input(crs)
-    epsg = parsed.to_epsg(min_confidence=70)
-    if epsg is None and parsed.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-        epsg = 4326
-    return epsg
+    return epsg_code(column_crs(geometry_column_metadata(arrow_table.schema, geometry_column)))
 
 
 def load_arrow_table(
-    postgis: PostgisResource,
+    postgis: Postgis,
     schema: RunSchema | str,
     table: str,
     arrow_table: pa.Table,
@@ -283,13 +273,16 @@ def load_arrow_table(
     EPSG code in the table's GeoParquet ``geo`` metadata. A GeoParquet bbox covering column is
     dropped (PostGIS derives boxes itself). No index is created.
     """
-    import json
-
     from psycopg import sql
+
+    from etl_spatial.geoparquet import (
+        covering_bbox_column,
+        geometry_column_metadata,
+        has_geo_metadata,
+    )
 
     schema_name = _schema_name(schema)
     validate_identifier(table, what="table name")
-    metadata = arrow_table.schema.metadata or {}
     if geometry_column is not None:
         if geometry_column not in arrow_table.column_names:
             raise ArrowTransferError(
@@ -303,15 +296,12 @@ def load_arrow_table(
                 f"no SRID for geometry column {geometry_column!r}: the data has no EPSG CRS in "
                 "its GeoParquet metadata; pass srid=... explicitly"
             )
-        if b"geo" in metadata:
-            geo = json.loads(metadata[b"geo"])
-            covering = (
-                geo.get("columns", {}).get(geometry_column, {}).get("covering", {}).get("bbox")
+        if has_geo_metadata(arrow_table.schema):
+            bbox_column = covering_bbox_column(
+                geometry_column_metadata(arrow_table.schema, geometry_column)
             )
-            if covering:
-                bbox_column = next(iter(covering.values()))[0]
-                if bbox_column in arrow_table.column_names:
-                    arrow_table = arrow_table.drop_columns([bbox_column])
+            if bbox_column in arrow_table.column_names:
+                arrow_table = arrow_table.drop_columns([bbox_column])
     arrow_table = _normalise_for_ingest(arrow_table, geometry_column)
 
     definitions = []

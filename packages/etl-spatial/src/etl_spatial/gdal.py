@@ -1,17 +1,21 @@
-"""GDAL command-line runner: argument lists, timeouts, credentials only in the environment.
+"""GDAL configuration and command-line runner: timeouts, credentials only in the environment.
 
-Every GDAL call in the platform goes through :func:`run_gdal`. It never uses a shell, runs only
-the tools on an allow-list, starts from a minimal environment (so unrelated secrets of the parent
-process do not leak into GDAL) and scrubs secrets out of any message it raises.
+Every GDAL command-line call in the platform goes through :func:`run_gdal`. It never uses a
+shell, runs only the tools on an allow-list, starts from a minimal environment (so unrelated
+secrets of the parent process do not leak into GDAL) and scrubs secrets out of any message it
+raises. GDAL calls made in-process (pyogrio) get the same settings through
+:func:`gdal_config_in_process`. :func:`gdal_s3_env` is the one builder of the S3 settings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -97,9 +101,8 @@ def scrub_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
     return text
 
 
-# How a GDAL process given S3 access reads from it, whoever built the S3 settings
-# (``s3_environment`` here, ``ObjectStore.gdal_s3_env`` in the platform); the caller's ``env``
-# may override any of them. Not applied to local-only work: local formats find sidecars by
+# How GDAL given S3 access (by ``gdal_s3_env``) reads from it; the caller's ``env`` may override
+# any of them. Not applied to local-only work: local formats find sidecars by
 # listing their directory.
 S3_READ_OPTIONS: Mapping[str, str] = {
     # Listing a "directory" on S3 to find sidecars is slow and often denied; GDAL opens the
@@ -113,17 +116,62 @@ S3_READ_OPTIONS: Mapping[str, str] = {
 }
 
 
+def gdal_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """GDAL configuration for ``env``: the S3 read options when it gives S3 access, then
+    ``env`` itself on top."""
+    # Keep GDAL from probing the EC2 metadata service for credentials we did not give.
+    config = {"AWS_EC2_METADATA_DISABLED": "TRUE"}
+    if env and "AWS_S3_ENDPOINT" in env:
+        config.update(S3_READ_OPTIONS)
+    config.update({str(k): str(v) for k, v in (env or {}).items()})
+    return config
+
+
 def safe_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a GDAL process gets: a few inherited basics, then ``env`` on top."""
+    """The environment a GDAL process gets: a few inherited basics, then :func:`gdal_config`."""
     base = {name: os.environ[name] for name in _INHERITED_VARIABLES if name in os.environ}
     base.setdefault("PATH", os.defpath)
     base.setdefault("LC_ALL", "C.UTF-8")
-    # Keep GDAL from probing the EC2 metadata service for credentials we did not give.
-    base.setdefault("AWS_EC2_METADATA_DISABLED", "TRUE")
-    if env and "AWS_S3_ENDPOINT" in env:
-        base.update(S3_READ_OPTIONS)
-    base.update({str(k): str(v) for k, v in (env or {}).items()})
+    base.update(gdal_config(env))
     return base
+
+
+# GDAL configuration options are process-global; one holder at a time sets and restores them.
+_IN_PROCESS_CONFIG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def gdal_config_in_process(env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Apply :func:`gdal_config` to pyogrio's in-process GDAL for the duration of the block.
+
+    The options are global to the process, so the block holds a lock and restores the previous
+    values (and drops GDAL's cache of remote files, which may hold credentials-bound reads)
+    on exit. Keep the block short: it serialises every in-process GDAL call that uses it.
+    """
+    import pyogrio
+
+    config = gdal_config(env)
+    with _IN_PROCESS_CONFIG_LOCK:
+        previous = {name: pyogrio.get_gdal_config_option(name) for name in config}
+        pyogrio.set_gdal_config_options(config)
+        try:
+            yield
+        finally:
+            # None unsets an option; values come back as strings or typed (True, 1): restore
+            # them as strings so GDAL reads them as it did before.
+            restored = {
+                name: None if value is None else _config_text(value)
+                for name, value in previous.items()
+            }
+            pyogrio.set_gdal_config_options(restored)
+            if "AWS_S3_ENDPOINT" in config:
+                pyogrio.vsi_curl_clear_cache()
+
+
+def _config_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return str(value)
 
 
 def _error_lines(text: str) -> str:
@@ -239,19 +287,20 @@ def gdal_tool_versions(tools: Iterable[str] = ("gdalinfo", "ogr2ogr")) -> dict[s
     return versions
 
 
-def s3_environment(
+def gdal_s3_env(
+    *,
     endpoint: str,
     access_key: str,
     secret_key: str,
-    *,
     secure: bool = False,
     region: str = "us-east-1",
-    virtual_hosting: bool = False,
 ) -> dict[str, str]:
-    """GDAL configuration (as environment variables) to read ``/vsis3/`` from an S3 endpoint.
+    """GDAL configuration (as environment variables) to read and write ``/vsis3/`` on an
+    S3-compatible server with path-style addressing (MinIO, moto).
 
-    ``endpoint`` is ``host:port`` without a scheme (``MINIO_ENDPOINT``). The secret key only ever
-    travels in this mapping, which goes to :func:`run_gdal` as ``env``.
+    ``endpoint`` is ``host:port`` without a scheme (``MINIO_ENDPOINT``); ``secure`` chooses
+    HTTPS. The secret key only ever travels in this mapping: give it to :func:`run_gdal` as
+    ``env`` or to :func:`gdal_config_in_process`, never as arguments, and never log it.
     """
     if "://" in endpoint:
         raise ValueError(
@@ -260,24 +309,26 @@ def s3_environment(
         )
     return {
         "AWS_S3_ENDPOINT": endpoint,
+        "AWS_HTTPS": "YES" if secure else "NO",
+        # Buckets are addressed as a path (host:port/bucket/key), not as a host name.
+        "AWS_VIRTUAL_HOSTING": "FALSE",
         "AWS_ACCESS_KEY_ID": access_key,
         "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "AWS_HTTPS": "YES" if secure else "NO",
-        "AWS_VIRTUAL_HOSTING": "TRUE" if virtual_hosting else "FALSE",
+        "AWS_NO_SIGN_REQUEST": "NO",
     }
 
 
-def s3_environment_from_settings(settings: ObjectStoreSettings | None = None) -> dict[str, str]:
-    """:func:`s3_environment` from ``ObjectStoreSettings`` (environment if omitted)."""
+def gdal_s3_env_from_settings(settings: ObjectStoreSettings | None = None) -> dict[str, str]:
+    """:func:`gdal_s3_env` from ``ObjectStoreSettings`` (read from the environment if omitted)."""
     from etl_models.settings import ObjectStoreSettings
 
     s = settings if settings is not None else ObjectStoreSettings()
-    return s3_environment(
-        s.endpoint,
-        s.access_key,
-        s.secret_key.get_secret_value(),
+    return gdal_s3_env(
+        endpoint=s.endpoint,
+        access_key=s.access_key,
+        secret_key=s.secret_key.get_secret_value(),
         secure=s.secure,
         region=s.region,
     )

@@ -2,8 +2,11 @@
 
 The schema of run ``0b0f...-...`` is ``proc_0b0f..._...`` (the run id with ``-`` replaced by
 ``_``), so a janitor can map any leftover schema back to its run and drop it once that run is no
-longer active. :meth:`PostgisResource.ephemeral_schema` creates the schema and drops it on every
-exit path, including exceptions, ``KeyboardInterrupt`` and Dagster's run-cancel interrupt.
+longer active. :meth:`Postgis.ephemeral_schema` creates the schema and drops it on every exit
+path, including exceptions, ``KeyboardInterrupt`` and an orchestrator's run-cancel interrupt.
+
+:class:`Postgis` is a plain class with no orchestrator dependency; the pipeline wraps it in its
+own resource.
 """
 
 from __future__ import annotations
@@ -14,13 +17,10 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
-
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from etl_spatial.identifiers import quote_identifier, validate_identifier
 
@@ -87,7 +87,7 @@ class RunSchema:
 
     name: str
     run_id: str
-    resource: PostgisResource
+    postgis: Postgis
 
     @property
     def identifier(self) -> sql.Identifier:
@@ -104,7 +104,7 @@ class RunSchema:
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A connection whose ``search_path`` starts with this schema."""
-        return self.resource.connect(search_path=(self.name, "public"), **kwargs)
+        return self.postgis.connect(search_path=(self.name, "public"), **kwargs)
 
     def create_table_as(
         self,
@@ -148,23 +148,25 @@ class RunSchema:
         return int(row[0]) if row else 0
 
 
-class PostgisResource(ConfigurableResource):
-    """Connection to the PostGIS compute database (``spatial_compute``).
+@dataclass(frozen=True, kw_only=True)
+class Postgis:
+    """Connection settings of the PostGIS compute database (``spatial_compute``), with the run
+    schema lifecycle and janitor queries.
 
-    The password is only ever given to libpq in-process or to GDAL through ``PGPASSWORD``.
+    The password is only ever given to libpq in-process or to GDAL through ``PGPASSWORD``; it is
+    left out of ``repr``.
     """
 
-    host: str = Field(default="127.0.0.1", description="PostgreSQL host")
-    port: int = Field(default=5432, description="PostgreSQL port")
-    user: str = Field(default="postgres", description="PostgreSQL role")
-    password: str = Field(
-        default="", repr=False, description="PostgreSQL password (secret; use EnvVar)"
-    )
-    database: str = Field(default="spatial_compute", description="Compute database")
-    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection")
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = field(default="", repr=False)
+    database: str = "spatial_compute"
+    connect_timeout: int = 10
+    """Seconds to wait for a connection."""
 
     @classmethod
-    def from_settings(cls, settings: PostgisSettings | None = None) -> PostgisResource:
+    def from_settings(cls, settings: PostgisSettings | None = None) -> Postgis:
         """Build from :class:`etl_models.settings.PostgisSettings` (read from the environment)."""
         from etl_models.settings import PostgisSettings
 
@@ -176,20 +178,6 @@ class PostgisResource(ConfigurableResource):
             password=s.password.get_secret_value(),
             database=s.database,
         )
-
-    @classmethod
-    def from_env(cls) -> PostgisResource:
-        """For Dagster definitions: the password as ``EnvVar`` (resolved at run time, never
-        stored in the definitions) when one is set; the rest from the settings."""
-        import os
-
-        from dagster import EnvVar
-
-        from etl_models.settings import PostgisSettings
-
-        s = PostgisSettings()
-        password = EnvVar("POSTGRES_PASSWORD") if os.environ.get("POSTGRES_PASSWORD") else ""
-        return cls(host=s.host, port=s.port, user=s.user, password=password, database=s.database)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -294,9 +282,9 @@ class PostgisResource(ConfigurableResource):
                         quote_identifier(schema), _literal(comment)
                     )
                 )
-            yield RunSchema(name=schema, run_id=run_id, resource=self)
+            yield RunSchema(name=schema, run_id=run_id, postgis=self)
         except BaseException:
-            # Exceptions, KeyboardInterrupt, Dagster's interrupt on run cancel: drop, but never
+            # Exceptions, KeyboardInterrupt, the interrupt of a run cancel: drop, but never
             # let a cleanup error mask the original one.
             try:
                 self.drop_run_schema(schema, terminate_sessions=True)

@@ -1,4 +1,4 @@
-"""Storage resources: object store (MinIO/S3) and ledger (MongoDB) with migrations."""
+"""Storage: object store (MinIO/S3) and ledger (MongoDB) with migrations; no Dagster."""
 
 from __future__ import annotations
 

@@ -6,6 +6,11 @@ these texts end up in rejection reports, run failures and the ledger where peopl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from etl_models.ledger_records import AssetRecord
+
 
 class StorageError(Exception):
     """Base class of every error raised by ``etl_storage``."""
@@ -150,7 +155,15 @@ class BatchIdConflict(LedgerError):
 
 
 class AssetConflict(LedgerError):
-    """An asset record collides with an existing one (same version or same lake key)."""
+    """An asset record collides with an existing one.
+
+    ``existing`` is the registered asset with the same ``(dataset_id, content_hash)`` (the
+    content is already published: link to it); ``None`` when the version or lake key is taken.
+    """
+
+    def __init__(self, message: str, existing: AssetRecord | None = None) -> None:
+        self.existing = existing
+        super().__init__(message)
 
 
 class MigrationError(LedgerError):

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIGRATIONS_COLLECTION = "schema_migrations"
+DUPLICATE_KEY_CODE = 11000
 
-# Collection names of the ledger (DESIGN.md section 5) plus the version counters.
+# Collection names of the ledger plus the version counters.
 MANIFESTS = "manifests"
 RUNS = "runs"
 ASSETS = "assets"
@@ -87,6 +88,12 @@ class CreateIndex:
         try:
             db[self.collection].create_index(list(self.keys), **options)
         except OperationFailure as exc:
+            if exc.code == DUPLICATE_KEY_CODE:
+                raise MigrationError(
+                    f"unique index {self.name} on {self.collection} cannot be created: existing "
+                    f"documents share {[k for k, _ in self.keys]} ({exc}); resolve the "
+                    "duplicates by hand, then start again (the migration is retried)"
+                ) from exc
             raise MigrationError(
                 f"index {self.name} on {self.collection} could not be created ({exc}); an index "
                 "of that name with another definition exists: drop it or fix the migration"
@@ -184,6 +191,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "manifest_claimed_batch_id_index",
         # Rejections keep the batch id they named without claiming it; looked up by it.
         (_index(MANIFESTS, "claimed_batch_id", ("claimed_batch_id", 1)),),
+    ),
+    Migration(
+        7,
+        "asset_content_unique",
+        # One asset per content within a dataset. Dedupe used to be read-then-write, so two
+        # racing identical runs could both register; such pairs make this step fail clearly.
+        (
+            _index(
+                ASSETS,
+                "dataset_content_hash_unique",
+                ("dataset_id", 1),
+                ("content_hash", 1),
+                unique=True,
+            ),
+        ),
     ),
 )
 

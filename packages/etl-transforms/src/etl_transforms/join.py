@@ -1,6 +1,6 @@
 """Join a tabular dataset onto a spatial dataset in PostGIS.
 
-Semantics (DESIGN.md section 3, ``metadata.join_config``): the **tabular side is the left
+Semantics (the manifest's ``metadata.join_config``): the **tabular side is the left
 side**.
 
 ==========  ===========================================================================
@@ -48,7 +48,7 @@ from etl_transforms.identifiers import (
     validate_column_name,
     validate_platform_name,
 )
-from etl_transforms.vector import table_columns
+from etl_transforms.vector_profile import table_columns
 
 if TYPE_CHECKING:
     import psycopg

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 Resampling = Literal[
     "nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode", "min", "max"
 ]
-_CRS = r"^(?i:(EPSG|ESRI):[0-9]{4,6}|OGC:CRS84)$"
 
 
 class RasterOptions(BaseModel):
@@ -34,7 +33,7 @@ class RasterOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     target_crs: str | None = Field(
-        None, pattern=_CRS, description="reproject to this CRS (e.g. 'EPSG:4326'); None = keep"
+        None, description="reproject to this CRS (e.g. 'EPSG:4326'); None = keep"
     )
     resampling: Resampling = Field("nearest", description="resampling when reprojecting")
     overview_resampling: Resampling | None = Field(
@@ -45,8 +44,12 @@ class RasterOptions(BaseModel):
 
     @field_validator("target_crs")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else value
+    def _known_crs_label(cls, value: str | None) -> str | None:
+        """An authority code PROJ knows, stored as its label (``epsg:4326`` and ``OGC:CRS84``
+        -> ``EPSG:4326``) so equal recipes hash equally."""
+        from etl_spatial.crs import validate_crs
+
+        return validate_crs(value, require_code=True) if value else value
 
     def writer_arguments(self) -> dict[str, Any]:
         """Keyword arguments for :func:`etl_spatial.writers.raster_to_cog`."""

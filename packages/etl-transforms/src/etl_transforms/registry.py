@@ -1,17 +1,17 @@
-"""Recipe registry: which transformation an intent gets, versioned.
+"""Recipes: versioned transformations with their parameters.
 
 A :class:`Recipe` names a kind of transformation (vector, raster, tabular, join), its version
-and its parameters. ``recipe.fingerprint()`` goes into the content hash of a dataset version,
-so changing a recipe's parameters must bump its ``version``: identical inputs processed by a
+and its parameters. ``recipe.fingerprint()`` goes into the content hash of a dataset version, so
+changing a recipe's parameters must bump its ``version``: identical inputs processed by a
 different recipe are a different version, never deduplicated against the old one.
 
-Intents not in :data:`RECIPES` get a generic recipe chosen by the batch's file type
-(:data:`DEFAULT_RECIPES`). A few parameters may be overridden per batch from
-``metadata.tags`` (:data:`OVERRIDE_TAGS`); overrides are validated and become part of the
-params, hence of the fingerprint. Unknown tags are ignored: tags carry other things too.
+Each lane declares the recipes of its intents (``etl_pipeline.lanes``); intents no lane declares
+get a generic recipe chosen by the batch's file type (:data:`DEFAULT_RECIPES`). A few parameters
+may be overridden per batch from ``metadata.tags`` (:data:`OVERRIDE_TAGS`); overrides are
+validated and become part of the params, hence of the fingerprint. Unknown tags are ignored:
+tags carry other things too.
 
-This module is imported by sensors: it must stay light (no pyarrow, no psycopg connections).
-"""
+This module is imported by sensors: it must stay light (no pyarrow, no psycopg connections)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from etl_transforms.errors import RecipeError, RecipeOverrideError
 from etl_transforms.join import JoinOptions
 from etl_transforms.raster import RasterOptions
 from etl_transforms.tabular import TabularOptions
-from etl_transforms.vector import VectorSteps
+from etl_transforms.vector_sql import VectorSteps
 
 RecipeKind = Literal["vector", "raster", "tabular", "join"]
 RecipeParams = VectorSteps | RasterOptions | TabularOptions | JoinOptions
@@ -159,111 +159,37 @@ def _tag_text(tags: Mapping[str, Any], key: str, example: str) -> str:
     return value
 
 
-def _recipe(name: str, kind: RecipeKind, params: RecipeParams, description: str) -> Recipe:
+def make_recipe(name: str, kind: RecipeKind, params: RecipeParams, description: str) -> Recipe:
+    """A version-1 recipe; lanes declare theirs with it (``etl_pipeline.lanes``)."""
     return Recipe(name=name, version=1, kind=kind, params=params, description=description)
 
 
-RECIPES: Mapping[str, Recipe] = MappingProxyType(
-    {
-        "ingest_vector": _recipe(
-            "vector_to_geoparquet",
-            "vector",
-            VectorSteps(),
-            "reproject to EPSG:4326, repair invalid, drop empty, promote to Multi*",
-        ),
-        "ingest_raster": _recipe(
-            "raster_to_cog",
-            "raster",
-            RasterOptions(),
-            "COG with internal overviews, nodata kept, CRS kept unless target_crs is set",
-        ),
-        "ingest_tabular": _recipe(
-            "csv_to_parquet",
-            "tabular",
-            TabularOptions(),
-            "streamed CSV -> Parquet, normalised headers, leading-zero codes kept as text",
-        ),
-        "join_datasets": _recipe(
-            "tabular_spatial_join",
-            "join",
-            JoinOptions(),
-            "tabular (left) joined onto spatial by a text key in PostGIS",
-        ),
-        # Legacy intents (legacy ingest lane).
-        "ingest_building_footprints": _recipe(
-            "building_footprints",
-            "vector",
-            VectorSteps(make_valid=True, drop_empty=True, simplify_tolerance_m=None),
-            "footprints: repair self-intersections, MultiPolygon, no simplification",
-        ),
-        "ingest_road_network": _recipe(
-            "road_network",
-            "vector",
-            # Simplification would move vertices off junctions and break connectivity.
-            VectorSteps(make_valid=True, drop_empty=True, simplify_tolerance_m=None),
-            "roads: MultiLineString, geometry kept vertex-exact (no simplification)",
-        ),
-    }
-)
-"""Intent -> recipe for the intents the platform knows."""
-
 DEFAULT_RECIPES: Mapping[str, Recipe] = MappingProxyType(
     {
-        "vector": _recipe(
+        "vector": make_recipe(
             "generic_vector", "vector", VectorSteps(), "default recipe for unknown intents"
         ),
-        "raster": _recipe(
+        "raster": make_recipe(
             "generic_raster", "raster", RasterOptions(), "default recipe for unknown intents"
         ),
-        "tabular": _recipe(
+        "tabular": make_recipe(
             "generic_tabular", "tabular", TabularOptions(), "default recipe for unknown intents"
         ),
     }
 )
-"""File type -> recipe for intents not in :data:`RECIPES`."""
-
-DEFAULT_RECIPE: Recipe = DEFAULT_RECIPES["vector"]
-"""The recipe for an unknown intent when the file type is not known."""
+"""File type -> recipe for intents no lane declares."""
 
 
-def recipe_for(intent: str, file_type: str | None = None) -> Recipe:
-    """The recipe for ``intent``; for unknown intents the generic one for ``file_type``.
+def generic_recipe(file_type: str | None) -> Recipe:
+    """The recipe for an intent no lane declares, by the batch's file type (vector if none).
 
-    Raises :class:`RecipeError` when a known intent's recipe does not process ``file_type``
-    (e.g. ``ingest_road_network`` with a raster) or the file type is unknown.
+    Raises :class:`RecipeError` when the file type has no recipe.
     """
-    if file_type is not None and file_type not in DEFAULT_RECIPES:
+    if file_type is None:
+        return DEFAULT_RECIPES["vector"]
+    try:
+        return DEFAULT_RECIPES[file_type]
+    except KeyError:
         raise RecipeError(
             f"file type {file_type!r} has no recipe; use one of {sorted(DEFAULT_RECIPES)}"
-        )
-    recipe = RECIPES.get(intent)
-    if recipe is None:
-        return DEFAULT_RECIPES[file_type] if file_type is not None else DEFAULT_RECIPE
-    if file_type is not None and recipe.kind != file_type:
-        raise RecipeError(
-            f"intent {intent!r} uses recipe {recipe.name!r} for {recipe.kind} data, but the "
-            f"batch holds {file_type} files; change the intent or the file type"
-        )
-    return recipe
-
-
-def resolve_recipe(
-    intent: str,
-    file_type: str | None = None,
-    *,
-    tags: Mapping[str, Any] | None = None,
-    file_options: Any | None = None,
-) -> Recipe:
-    """:func:`recipe_for` plus the batch's allowed overrides (tags, tabular file options)."""
-    return recipe_for(intent, file_type).with_overrides(tags).with_file_options(file_options)
-
-
-def recipe_for_manifest(manifest: Any) -> Recipe:
-    """The effective recipe of an :class:`etl_models.manifest.Manifest`."""
-    file_options = manifest.files[0].options if manifest.files else None
-    return resolve_recipe(
-        manifest.intent,
-        manifest.file_type,
-        tags=manifest.metadata.tags,
-        file_options=file_options,
-    )
+        ) from None

@@ -478,3 +478,23 @@ def read_header_mapping(parquet_path: str | Path) -> HeaderMapping | None:
     if raw is None:
         return None
     return HeaderMapping.model_validate({"columns": json.loads(raw)})
+
+
+def count_csv_records(path: Path, options: TabularOptions) -> int:
+    """Records in the CSV counted by Python's ``csv`` module: a row count independent of the
+    Arrow reader, so a row the converter lost cannot go unnoticed.
+
+    Fields of any size are allowed: the default 128 KiB field limit of ``csv`` would fail a
+    valid file (long WKT or text cells) that the converter reads fine.
+    """
+    import csv
+    import sys
+
+    previous = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        with path.open(newline="", encoding=options.encoding, errors="strict") as handle:
+            reader = csv.reader(handle, delimiter=options.delimiter, quotechar=options.quote_char)
+            return max(0, sum(1 for row in reader if row) - 1)  # minus the header
+    finally:
+        csv.field_size_limit(previous)

@@ -12,7 +12,7 @@ the reason (e.g. gdal-bin not installed in the code-location image).
 import dagster as dg
 
 from asset_lanes.asset_keys import domain_key_prefix
-from etl_pipeline.orchestration import gdal_health_metadata
+from etl_pipeline.orchestration.health import gdal_health_metadata
 
 
 @dg.asset(

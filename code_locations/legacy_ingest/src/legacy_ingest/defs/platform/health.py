@@ -11,7 +11,7 @@ code-location image).
 
 import dagster as dg
 
-from etl_pipeline.orchestration import gdal_health_metadata
+from etl_pipeline.orchestration.health import gdal_health_metadata
 
 
 # A Nothing output carries the metadata without handing a value to an IO manager: there is

@@ -1,1 +1,0 @@
-"""Tabular lane: CSV to Parquet (intent ingest_tabular)."""

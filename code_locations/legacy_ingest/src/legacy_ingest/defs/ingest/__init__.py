@@ -1,1 +1,0 @@
-"""Legacy ingest lane: every intent the routing table gives to no other lane."""

@@ -1,0 +1,153 @@
+"""The shape of a lane: what it declares and the steps it runs on the shared template.
+
+A lane module (``etl_pipeline.lanes.spatial``, ``tabular``, ``join``, ``legacy``) builds one
+:class:`Lane` and the :class:`LaneSteps` of each kind of batch it processes; the registry
+collects the lanes, and routing, intake, the CLI and both code locations derive from it.
+Lane modules import only light things at module level: sensors and the CLI read the
+declarations, and heavy libraries are imported inside the steps that use them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from etl_pipeline.lanes.contract import LaneOutput, OutputFormat
+
+if TYPE_CHECKING:
+    from etl_models.ledger_records import AssetRecord, InputFile, ParentAsset
+    from etl_models.manifest import Manifest
+    from etl_pipeline.lanes.batch import BatchRun
+    from etl_spatial.postgis import RunSchema
+    from etl_transforms.registry import Recipe
+
+State = TypeVar("State")
+
+CHECK_CRS = "crs_is_epsg4326"
+CHECK_GEOMETRIES = "geometries_valid_and_non_empty"
+CHECK_ROW_COUNT = "row_count_matches_source"
+CHECK_SCHEMA_DRIFT = "schema_drift"
+
+SPATIAL_CHECKS = (CHECK_CRS, CHECK_GEOMETRIES, CHECK_ROW_COUNT, CHECK_SCHEMA_DRIFT)
+TABULAR_CHECKS = (CHECK_ROW_COUNT, CHECK_SCHEMA_DRIFT)
+WARNING_CHECKS = frozenset({CHECK_SCHEMA_DRIFT})
+"""Checks that warn instead of blocking the materialization."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What identifies a batch's output: raw inputs (by ETag and size) or parent versions."""
+
+    inputs: list[InputFile] = field(default_factory=list)
+    parents: list[ParentAsset] = field(default_factory=list)
+    parent_assets: Mapping[str, AssetRecord] = field(default_factory=dict)  # by role
+    recipe_params: Mapping[str, Any] = field(default_factory=dict)  # extra, hashed too
+
+
+@dataclass(frozen=True)
+class Work:
+    """Everything a step may use: the run, its manifest and recipe, a private temporary
+    directory and (for lanes that compute in PostGIS) the run's own schema."""
+
+    run: BatchRun
+    manifest: Manifest
+    recipe: Recipe
+    provenance: Provenance
+    tmp: Path
+    output_path: Path  # where export writes the lake object (inside ``tmp``)
+    schema: RunSchema | None = None
+
+
+class LaneSteps(ABC, Generic[State]):
+    """The steps of one kind of batch (vector, raster, tabular, join) on the template:
+    prepare -> (dedupe) -> load -> compute -> export -> check -> (publish).
+
+    The template owns dedupe and publish; a lane writes the rest. ``State`` is whatever a
+    lane hands from one step to the next.
+    """
+
+    kind: ClassVar[str]
+    """The recipe kind these steps process; the recipe's params are of that kind."""
+    output: ClassVar[OutputFormat]
+    uses_postgis: ClassVar[bool] = False
+    """Whether the template opens the run's PostGIS schema around load/compute/export."""
+
+    def prepare(self, run: BatchRun, manifest: Manifest) -> Provenance:
+        """The batch's provenance; by default its raw files in the landing bucket."""
+        store = run.services.store
+        return Provenance(
+            inputs=[store.landing_object_metadata(f.key).to_input_file() for f in manifest.files]
+        )
+
+    @abstractmethod
+    def load(self, work: Work) -> State:
+        """Bring the inputs where the compute step works on them."""
+
+    def compute(self, work: Work, state: State) -> State:
+        """Apply the recipe (default: nothing to compute)."""
+        return state
+
+    @abstractmethod
+    def export(self, work: Work, state: State) -> LaneOutput:
+        """Write the lake object to ``work.output_path`` and measure it."""
+
+    def check(self, work: Work, output: LaneOutput) -> list[str]:
+        """Broken output contracts; any fails the batch before it reaches the lake."""
+        return output.quality.violations()
+
+    def stac_properties(self, work: Work, output: LaneOutput) -> dict[str, Any]:
+        """Extra STAC item properties this lane adds (default: none)."""
+        return {}
+
+
+DagsterStyle = Literal["asset", "op_job"]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One lane: its intents and recipes, the steps per kind of batch, and how Dagster
+    serves it (one sensor, one job, one partitioned asset)."""
+
+    name: str
+    description: str
+    code_location: str
+    sensor: str
+    job: str
+    asset: str
+    asset_kinds: frozenset[str]
+    recipes: Mapping[str, Recipe]
+    """Intent -> recipe: the intents this lane owns."""
+    steps: Mapping[str, LaneSteps[Any]]
+    """Recipe kind -> the steps that process it."""
+    checks: tuple[str, ...] = TABULAR_CHECKS
+    takes_unknown_intents: bool = False
+    """The default lane: owns every intent no lane declares (the legacy lane)."""
+    dagster_style: DagsterStyle = "asset"
+    traffic_controlled: bool = False
+    """Launches runs only when MANIFEST_ROUTER_ENABLED_LANES enables the lane."""
+
+    @property
+    def intents(self) -> frozenset[str]:
+        return frozenset(self.recipes)
+
+    @property
+    def file_types(self) -> frozenset[str]:
+        """The manifest file types this lane's steps process (joins have none)."""
+        return frozenset(kind for kind in self.steps if kind != "join")
+
+    @property
+    def partitions_name(self) -> str:
+        """Name of the lane's own dynamic partitions (one partition per dataset)."""
+        return f"{self.name}_datasets"
+
+    def steps_for(self, recipe: Recipe) -> LaneSteps[Any]:
+        try:
+            return self.steps[recipe.kind]
+        except KeyError:
+            raise ValueError(
+                f"lane {self.name!r} has no steps for {recipe.kind} batches (recipe "
+                f"{recipe.name!r})"
+            ) from None

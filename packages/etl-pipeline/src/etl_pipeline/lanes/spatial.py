@@ -1,0 +1,184 @@
+"""The spatial lane: vector files -> PostGIS (load, recipe) -> GeoParquet 1.1 in EPSG:4326;
+rasters -> validated Cloud-Optimized GeoTIFF (intents ``ingest_vector``, ``ingest_raster``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from etl_pipeline.lanes.contract import LaneOutput, OutputFormat, QualityFacts, columns_of
+from etl_pipeline.lanes.declaration import SPATIAL_CHECKS, Lane, LaneSteps, Work
+from etl_pipeline.stac import COG_MEDIA_TYPE, GEOPARQUET_MEDIA_TYPE
+from etl_transforms.raster import RasterOptions
+from etl_transforms.registry import make_recipe
+from etl_transforms.vector import VectorSteps as VectorRecipeParams
+
+if TYPE_CHECKING:
+    from etl_storage.object_store import ObjectStore
+
+GEOPARQUET = OutputFormat("data.parquet", GEOPARQUET_MEDIA_TYPE, "geoparquet")
+COG = OutputFormat("data.tif", COG_MEDIA_TYPE, "cog")
+
+
+# --- vector ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VectorState:
+    loaded: Any  # etl_spatial.loader.LoadResult
+    transform: Any = None  # etl_transforms.vector.TransformReport
+
+
+def vector_gdal_path(store: ObjectStore, key: str) -> str:
+    """GDAL path of a raw vector file; a zip (zipped shapefile) is read through ``/vsizip/``."""
+    path = store.vsis3_path(key)
+    return f"/vsizip/{path}" if key.lower().endswith(".zip") else path
+
+
+class VectorSteps(LaneSteps[VectorState]):
+    kind = "vector"
+    output = GEOPARQUET
+    uses_postgis = True
+
+    def load(self, work: Work) -> VectorState:
+        from etl_spatial.loader import VectorSource, load_vector
+
+        run, manifest = work.run, work.manifest
+        sources = [
+            VectorSource(
+                path=vector_gdal_path(run.services.store, f.key),
+                format=f.format,
+                layer=f.layer,
+                label=f"files[{i}] ({f.path})",
+                x_column=f.options.x_column if f.options else None,
+                y_column=f.options.y_column if f.options else None,
+                wkt_column=f.options.wkt_column if f.options else None,
+            )
+            for i, f in enumerate(manifest.files)
+        ]
+        loaded = load_vector(
+            run.services.postgis,
+            work.schema,
+            sources,
+            gdal_env=run.services.gdal_env(),
+            declared_crs=[f.crs for f in manifest.files],
+        )
+        run.log(f"loaded {loaded.row_count} features ({loaded.source_crs})")
+        return VectorState(loaded)
+
+    def compute(self, work: Work, state: VectorState) -> VectorState:
+        from etl_transforms.vector import apply_vector_steps
+
+        recipe = work.recipe
+        with work.schema.connect() as conn:
+            transform = apply_vector_steps(conn, work.schema, recipe.params)
+            conn.commit()
+        work.run.log(
+            f"recipe {recipe.name} v{recipe.version}: {transform.rows_out} rows, "
+            f"{transform.repaired_count} repaired, {transform.dropped_empty_count} empty dropped"
+        )
+        return VectorState(state.loaded, transform)
+
+    def export(self, work: Work, state: VectorState) -> LaneOutput:
+        from etl_spatial.arrow_io import export_geodataframe
+        from etl_spatial.writers import write_geoparquet
+
+        loaded, transform = state.loaded, state.transform
+        frame = export_geodataframe(work.run.services.postgis, work.schema, "transformed")
+        meta = write_geoparquet(frame, work.output_path)
+        geoms = frame.geometry
+        quality = QualityFacts(
+            crs=meta.crs,
+            output_rows=meta.row_count,
+            source_rows=sum(int(f["feature_count"]) for f in loaded.files),
+            dropped_rows=transform.dropped_empty_count + transform.dropped_null_count,
+            invalid_geometries=int((~geoms.is_valid).sum()),
+            empty_geometries=int(geoms.is_empty.sum() + geoms.isna().sum()),
+        )
+        report = {
+            "load": {
+                "files": loaded.files,
+                "source_crs": loaded.source_crs,
+                "crs_declared": loaded.crs_declared,
+                "promoted_to_multi": loaded.promoted_to_multi,
+            },
+            "transform": transform.model_dump(mode="json"),
+        }
+        return LaneOutput(
+            path=work.output_path,
+            row_count=meta.row_count,
+            bounds=meta.bounds,
+            crs=meta.crs,
+            source_crs=transform.source_crs or loaded.source_crs,
+            geometry_types=meta.geometry_types,
+            columns=columns_of(meta.column_schema),
+            quality=quality,
+            report=report,
+        )
+
+
+# --- raster ---------------------------------------------------------------------------------
+
+
+class RasterSteps(LaneSteps[Any]):
+    kind = "raster"
+    output = COG
+
+    def load(self, work: Work) -> str:
+        """Rasters are read where they lie (``/vsis3/``): nothing to load."""
+        return work.run.services.store.vsis3_path(work.manifest.files[0].key)
+
+    def export(self, work: Work, state: str) -> LaneOutput:
+        from etl_models.ledger_records import ColumnInfo
+        from etl_transforms.raster import raster_to_lake_cog
+
+        meta = raster_to_lake_cog(
+            state, work.output_path, work.recipe.params, work.run.services.gdal_env()
+        )
+        work.run.log(
+            f"COG {meta.width}x{meta.height}x{meta.band_count}, {meta.overview_count} overviews"
+        )
+        bands = [ColumnInfo(name=f"band_{i + 1}", type=t) for i, t in enumerate(meta.data_types)]
+        return LaneOutput(
+            path=work.output_path,
+            row_count=None,
+            bounds=meta.bounds,
+            crs=meta.crs,
+            source_crs=meta.source_crs,
+            geometry_types=[],
+            columns=bands,
+            quality=QualityFacts(crs=meta.crs, output_rows=0, source_rows=None, kind="raster"),
+            report={"raster": meta.model_dump(mode="json")},
+        )
+
+
+STEPS = {"vector": VectorSteps(), "raster": RasterSteps()}
+
+LANE = Lane(
+    name="spatial",
+    description=(
+        "One version of a spatial dataset per batch: vector files loaded into PostGIS, "
+        "repaired and reprojected to EPSG:4326, written as GeoParquet 1.1; rasters as COG."
+    ),
+    code_location="asset_lanes",
+    sensor="spatial_sensor",
+    job="spatial_asset_job",
+    asset="raw_spatial_asset",
+    asset_kinds=frozenset({"postgis", "geoparquet", "cog"}),
+    recipes={
+        "ingest_vector": make_recipe(
+            "vector_to_geoparquet",
+            "vector",
+            VectorRecipeParams(),
+            "reproject to EPSG:4326, repair invalid, drop empty, promote to Multi*",
+        ),
+        "ingest_raster": make_recipe(
+            "raster_to_cog",
+            "raster",
+            RasterOptions(),
+            "COG with internal overviews, nodata kept, CRS kept unless target_crs is set",
+        ),
+    },
+    steps=STEPS,
+    checks=SPATIAL_CHECKS,
+)

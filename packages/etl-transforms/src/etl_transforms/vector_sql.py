@@ -1,0 +1,276 @@
+"""The vector transform as ONE ``CREATE UNLOGGED TABLE ... AS SELECT`` (pure SQL construction).
+
+Each step is a derived table nested inside the next, fenced with ``OFFSET 0`` so PostgreSQL
+evaluates an expensive expression (``ST_IsValid``, ``ST_MakeValid``, ``ST_Transform``) once per
+row instead of once per reference. Derived tables stream row by row; nothing is copied until the
+single materialisation of the target table.
+
+Order of the steps, per feature::
+
+    linearise curves  ->  drop NULL / empty  ->  repair (source CRS)  ->  reproject to 4326
+      ->  simplify (metres, optional)  ->  re-repair if reprojection broke validity
+      ->  normalise types (Multi*)  ->  drop geometries that became empty
+
+Repair uses ``ST_MakeValid(g, 'method=structure')`` and then keeps only the parts with the
+feature's own dimension (``ST_CollectionExtract``), so a self-intersecting polygon stays
+polygonal instead of becoming a GeometryCollection with stray lines and points.
+
+Simplification in metres: ``ST_SimplifyPreserveTopology`` works in the units of the CRS, so each
+feature is projected to the UTM zone of the centre of its bounding box (EPSG:326xx north,
+327xx south; UPS EPSG:32661 / 32761 beyond 84N / 80S), simplified with the tolerance in metres,
+and projected back to EPSG:4326. UTM keeps scale error below 0.1 % inside a zone; a feature
+spanning many zones gets proportionally coarser accuracy far from its centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
+
+from etl_transforms.errors import SourceCrsError, VectorSchemaError
+from etl_transforms.identifiers import (
+    schema_name,
+    validate_column_name,
+    validate_platform_name,
+)
+
+TARGET_SRID = 4326
+FLAGS_COLUMN = "_etl_flags"
+INTERNAL_COLUMNS = frozenset({"_etl_g", "_etl_valid", FLAGS_COLUMN})
+"""Working column names of the transform; a source column may not use them."""
+FLAG_REPAIRED = 1
+"""The source geometry was invalid in its own CRS and was repaired."""
+FLAG_REPAIRED_AFTER_TRANSFORM = 2
+"""Reprojection or simplification produced an invalid geometry that was repaired."""
+
+
+class VectorSteps(BaseModel):
+    """Which vector steps to apply. Part of a recipe, so part of the content hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_srid: int = Field(TARGET_SRID, gt=0, description="EPSG code of the output CRS")
+    make_valid: bool = Field(True, description="repair invalid geometries (counted)")
+    drop_empty: bool = Field(True, description="drop NULL and empty geometries (counted)")
+    simplify_tolerance_m: float | None = Field(
+        None, gt=0, description="opt-in simplification tolerance in metres; None = off"
+    )
+    normalize_types: bool = Field(
+        True, description="linearise curves and promote to Multi* so each dimension has one type"
+    )
+
+
+def _utm_srid(geom: sql.Composable) -> sql.Composed:
+    """EPSG code of the UTM zone (or UPS) at the centre of ``geom``'s bbox, ``geom`` in 4326."""
+    lon = sql.SQL("((ST_XMin({g}) + ST_XMax({g})) / 2.0)").format(g=geom)
+    lat = sql.SQL("((ST_YMin({g}) + ST_YMax({g})) / 2.0)").format(g=geom)
+    zone = sql.SQL("LEAST(60, GREATEST(1, floor(({lon} + 180.0) / 6.0)::int + 1))").format(lon=lon)
+    return sql.SQL(
+        "(CASE WHEN {lat} > 84.0 THEN 32661 WHEN {lat} < -80.0 THEN 32761 "
+        "WHEN {lat} >= 0 THEN 32600 + {zone} ELSE 32700 + {zone} END)"
+    ).format(lat=lat, zone=zone)
+
+
+def _repair(geom: sql.Composable, valid: sql.Composable) -> sql.Composed:
+    """Valid geometry unchanged; invalid repaired, keeping only parts of its own dimension.
+
+    Each branch calls ``ST_MakeValid`` at most once per row (CASE evaluates one branch).
+    """
+    return sql.SQL(
+        "CASE WHEN {v} IS NOT FALSE THEN {g} "
+        "WHEN ST_GeometryType({g}) = 'ST_GeometryCollection' "
+        "THEN ST_MakeValid({g}, 'method=structure') "
+        "ELSE ST_CollectionExtract(ST_MakeValid({g}, 'method=structure'), ST_Dimension({g}) + 1) "
+        "END"
+    ).format(g=geom, v=valid)
+
+
+def build_vector_transform(
+    schema: str | Any,
+    *,
+    attribute_columns: Sequence[str],
+    source_srid: int,
+    steps: VectorSteps,
+    source_table: str = "raw_data",
+    target_table: str = "transformed",
+    geom: str = "geom",
+    assign_srid: bool = False,
+    promote_points: bool = False,
+    typed_column: bool = True,
+) -> sql.Composed:
+    """Build the single ``CREATE UNLOGGED TABLE ... AS SELECT`` applying ``steps``.
+
+    ``attribute_columns`` are the non-geometry columns to carry, in order. ``source_srid`` is the
+    CRS of the source geometries; with ``assign_srid`` it is stamped onto them first (the data
+    carried SRID 0 and a CRS was declared). ``promote_points`` turns Points into MultiPoints
+    (used when the source mixes both). The target gets the attribute columns, ``geom`` and an
+    integer ``_etl_flags`` column (see ``FLAG_*``) that :func:`apply_vector_steps` drops after
+    counting. With ``typed_column`` (for 2D data) ``geom`` is typed ``geometry(Geometry,
+    target_srid)`` so ``geometry_columns`` reports the SRID; Z/M data stays ``geometry`` (a 2D
+    type modifier would reject it), each value still carrying the target SRID.
+    """
+    schema = schema_name(schema)
+    validate_platform_name(source_table, field="source_table")
+    validate_platform_name(target_table, field="target_table")
+    validate_column_name(geom, field="geometry column")
+    for column in attribute_columns:
+        validate_column_name(column)
+        if column in INTERNAL_COLUMNS:
+            raise VectorSchemaError(
+                f"column {column!r} is reserved for the transform's working columns "
+                f"({', '.join(sorted(INTERNAL_COLUMNS))}); rename it"
+            )
+        if column == geom:
+            raise VectorSchemaError(f"attribute_columns must not include the geometry {geom!r}")
+    if source_srid <= 0:
+        raise SourceCrsError(f"source_srid must be a positive SRID (got {source_srid})")
+
+    g = sql.Identifier("_etl_g")
+    flags = sql.Identifier(FLAGS_COLUMN)
+    attrs = [sql.Identifier(c) for c in attribute_columns]
+    level = 0
+
+    def stage(items: list[sql.Composable], inner: sql.Composable, where: sql.Composable | None):
+        nonlocal level
+        level += 1
+        parts = [
+            sql.SQL("SELECT "),
+            sql.SQL(", ").join([*attrs, *items]),
+            sql.SQL(" FROM "),
+            inner,
+        ]
+        if where is not None:
+            parts += [sql.SQL(" WHERE "), where]
+        # OFFSET 0 stops the planner from flattening this level into the next one, which
+        # would duplicate (and re-evaluate) the expressions computed here.
+        parts.append(sql.SQL(" OFFSET 0"))
+        return sql.SQL("({}) AS {}").format(sql.Composed(parts), sql.Identifier(f"_etl_s{level}"))
+
+    # Level 1: read, linearise curves (GEOS cannot repair them), stamp the declared SRID.
+    src_geom = sql.Identifier(geom)
+    g_expr: sql.Composable = src_geom
+    if steps.normalize_types:
+        g_expr = sql.SQL("CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END").format(
+            g=src_geom
+        )
+    if assign_srid:
+        g_expr = sql.SQL("ST_SetSRID({e}, {srid})").format(e=g_expr, srid=sql.Literal(source_srid))
+    where = None
+    if steps.drop_empty:
+        where = sql.SQL("{g} IS NOT NULL AND NOT ST_IsEmpty({g})").format(g=src_geom)
+    relation = stage(
+        [sql.SQL("{} AS {}").format(g_expr, g), sql.SQL("0 AS {}").format(flags)],
+        sql.Identifier(schema, source_table),
+        where,
+    )
+
+    if steps.make_valid:
+        # ST_IsValid(g, 0): same test as ST_IsValid(g) without one NOTICE per invalid row.
+        valid = sql.Identifier("_etl_valid")
+        relation = stage(
+            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
+        )
+        relation = stage(
+            [
+                sql.SQL("{} AS {}").format(_repair(g, valid), g),
+                sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
+                    v=valid, f=flags, bit=sql.Literal(FLAG_REPAIRED)
+                ),
+            ],
+            relation,
+            None,
+        )
+
+    reprojected = source_srid != steps.target_srid
+    if reprojected:
+        relation = stage(
+            [
+                sql.SQL("ST_Transform({g}, {srid}) AS {g}").format(
+                    g=g, srid=sql.Literal(steps.target_srid)
+                ),
+                flags,
+            ],
+            relation,
+            None,
+        )
+
+    simplified = steps.simplify_tolerance_m is not None
+    if simplified:
+        # The UTM trip needs lon/lat; go through 4326 when the target is another CRS.
+        if steps.target_srid != 4326:
+            relation = stage(
+                [sql.SQL("ST_Transform({g}, 4326) AS {g}").format(g=g), flags], relation, None
+            )
+        relation = stage(
+            [
+                sql.SQL(
+                    "ST_Transform(ST_SimplifyPreserveTopology(ST_Transform({g}, {utm}), {tol}), "
+                    "{srid}) AS {g}"
+                ).format(
+                    g=g,
+                    utm=_utm_srid(g),
+                    tol=sql.Literal(float(steps.simplify_tolerance_m)),
+                    srid=sql.Literal(steps.target_srid),
+                ),
+                flags,
+            ],
+            relation,
+            None,
+        )
+
+    if steps.make_valid and (reprojected or simplified):
+        # Valid in the source CRS does not guarantee valid after reprojection (coordinate
+        # rounding, curvature); repair again and flag it so the report shows it.
+        valid = sql.Identifier("_etl_valid")
+        relation = stage(
+            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
+        )
+        relation = stage(
+            [
+                sql.SQL("{} AS {}").format(_repair(g, valid), g),
+                sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
+                    v=valid, f=flags, bit=sql.Literal(FLAG_REPAIRED_AFTER_TRANSFORM)
+                ),
+            ],
+            relation,
+            None,
+        )
+
+    if steps.normalize_types:
+        single_types = ["ST_Polygon", "ST_LineString"] + (["ST_Point"] if promote_points else [])
+        relation = stage(
+            [
+                sql.SQL(
+                    "CASE WHEN ST_GeometryType({g}) IN ({types}) THEN ST_Multi({g}) "
+                    "ELSE {g} END AS {g}"
+                ).format(g=g, types=sql.SQL(", ").join(sql.Literal(t) for t in single_types)),
+                flags,
+            ],
+            relation,
+            None,
+        )
+
+    final_where = None
+    if steps.drop_empty:
+        final_where = sql.SQL("{g} IS NOT NULL AND NOT ST_IsEmpty({g})").format(g=g)
+    out_geom: sql.Composable = g
+    if typed_column:
+        out_geom = sql.SQL("{g}::geometry(Geometry, {srid})").format(
+            g=g, srid=sql.Literal(steps.target_srid)
+        )
+    select_items: list[sql.Composable] = [
+        *attrs,
+        sql.SQL("{} AS {}").format(out_geom, sql.Identifier(geom)),
+        flags,
+    ]
+    query = sql.SQL("SELECT {items} FROM {rel}").format(
+        items=sql.SQL(", ").join(select_items), rel=relation
+    )
+    if final_where is not None:
+        query = sql.SQL("{q} WHERE {w}").format(q=query, w=final_where)
+    return sql.SQL("CREATE UNLOGGED TABLE {target} AS {query}").format(
+        target=sql.Identifier(schema, target_table), query=query
+    )
