@@ -204,15 +204,15 @@ def submit_and_take_in(services: Any, name: str, document: dict[str, Any]) -> An
     the ``RunPlan`` of the queued manifest."""
     from etl_devstack.drops import Landing
     from etl_models.cursor import ManifestCursor
-    from etl_models.routing import Lane
     from etl_pipeline.intake import evaluate_intake
+    from etl_pipeline.lanes.registry import lane_names
 
     key = Landing(services.store).drop_manifest(name, document)
     result = evaluate_intake(
         store=services.store,
         ledger=services.ledger,
         cursor=ManifestCursor([], 500),
-        owned_lanes=set(Lane),
+        owned_lanes=set(lane_names()),
         operator="bench",
         on_event=lambda message: None,
     )

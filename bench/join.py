@@ -6,9 +6,10 @@ through the real spatial and tabular lanes, so both parents are lake versions in
 - baseline: the two lake versions pre-loaded into a PostGIS schema (UNLOGGED, ADBC), then one
   hand-written ``CREATE UNLOGGED TABLE ... AS SELECT ... LEFT JOIN ... USING (key)``: what the
   database needs at the least, so the floor for our engine.
-- ours: ``etl_pipeline.lanes.process_join`` for a join manifest taken in by a real intake
-  tick, phases timed: lake downloads, ADBC loads, ``run_join`` (key normalisation, match rate,
-  unmatched key samples, column plan), export, GeoParquet, lake upload + ledger.
+- ours: the join lane (``etl_pipeline.lanes.run_batch(run, "join")``) for a join manifest taken
+  in by a real intake tick, phases timed: lake downloads, streamed ADBC loads, ``run_join``
+  (key normalisation, match rate, unmatched key samples, column plan), the streamed export
+  (sort in PostGIS, ADBC batches -> GeoParquet), lake upload + ledger.
 
 Two rows: the engine step (``run_join`` against the hand SQL over the same pre-loaded
 tables) and the whole lane (informational; it includes moving the data in and out).
@@ -58,7 +59,7 @@ def _ingest_parents(services: Any, work: Path, polygons: int, rows: int) -> tupl
     import pyogrio
 
     from etl_devstack.drops import Landing, file_entry, manifest_document
-    from etl_pipeline.lanes import process_spatial, process_tabular
+    from etl_pipeline.lanes import run_batch
 
     landing = Landing(services.store)
     gpkg = work / "zones.gpkg"
@@ -80,7 +81,7 @@ def _ingest_parents(services: Any, work: Path, polygons: int, rows: int) -> tupl
             uploader="bench",
         ),
     )
-    spatial = process_spatial(batch_run(services, plan)).asset
+    spatial = run_batch(batch_run(services, plan), "spatial").asset
     plan = submit_and_take_in(
         services,
         "bench-readings.json",
@@ -92,7 +93,7 @@ def _ingest_parents(services: Any, work: Path, polygons: int, rows: int) -> tupl
             uploader="bench",
         ),
     )
-    tabular = process_tabular(batch_run(services, plan)).asset
+    tabular = run_batch(batch_run(services, plan), "tabular").asset
     return spatial, tabular
 
 
@@ -148,24 +149,24 @@ def _hand_sql(services: Any, work: Path, spatial: Any, tabular: Any) -> tuple[fl
 
 def _ours(services: Any, plan: Any) -> tuple[PhaseTimer, Any]:
     import etl_spatial.arrow_io as arrow_io
-    import etl_spatial.writers as writers
+    import etl_spatial.geoparquet_stream as stream
     import etl_transforms.join as join
     from etl_pipeline import lanes
+    from etl_pipeline.lanes import publish
 
     timer = PhaseTimer()
     store_type = type(services.store)
     with (
         patched(store_type, "download_from_lake", timed_function(timer, "lake downloads")),
-        patched(arrow_io, "load_arrow_table", timed_function(timer, "ADBC load")),
+        patched(arrow_io, "load_parquet", timed_function(timer, "ADBC load (streamed)")),
         patched(join, "run_join", timed_function(timer, "run_join")),
-        patched(arrow_io, "export_geodataframe", timed_function(timer, "ADBC export + WKB")),
-        patched(writers, "write_geoparquet", timed_function(timer, "sort+write GeoParquet")),
-        patched(lanes, "_publish", timed_function(timer, "lake upload+STAC+ledger")),
+        patched(stream, "export_geoparquet", timed_function(timer, "sort+ADBC stream+GeoParquet")),
+        patched(publish, "publish", timed_function(timer, "lake upload+STAC+ledger")),
         timer("total"),
     ):
-        result = lanes.process_join(batch_run(services, plan))
+        result = lanes.run_batch(batch_run(services, plan), "join")
     total = timer.phases.pop("total")
-    timer.phases["other (parquet read, quality facts)"] = total - timer.total
+    timer.phases["other (ledger, hash, checks)"] = total - timer.total
     return timer, result
 
 

@@ -3,7 +3,9 @@
 Rows (see docs/performance.md and each module's docstring):
 
 1. vector ingest (``vector_ingest.py``): 1M points and 100k polygons, GPKG in S3 -> GeoParquet
-   in the lake through the PostGIS path, against pyogrio+geopandas.       target <= 1.2
+   in the lake through the spatial lane, against "direct" (download + pyogrio + make_valid +
+   to_crs + the same GeoParquet writer; target <= 1.3) and the floor (download + DuckDB
+   spatial -> Parquet; informational).
 2. small-batch latency (``small_batch.py``): upload -> ledger success through the deployed
    platform, against launch -> success of an empty one-step job.           target <= 1.5
 3. sensor scaling (``sensor_scaling.py``): one tick with 5,000 pending manifests against a
@@ -11,6 +13,8 @@ Rows (see docs/performance.md and each module's docstring):
 4. tabular memory (``tabular_memory.py``): peak RSS on a 2 GB CSV against a 200 MB one.
                                                                             target <= 1.2
 5. join (``join.py``): 1M rows onto 100k polygons against hand-written SQL (the floor).
+6. vector memory (``vector_memory.py``): run-worker peak RSS through the spatial lane on 1M
+   points against 100k points.                                              target <= 1.2
 
 Usage: ``uv run python bench/run.py [--quick] [--only 1,3] [--out DIR]``. It starts its own
 throwaway S3 and Mongo servers (and, for row 2, a whole platform) on free ports, uses the local
@@ -34,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import BenchServices, Row, say, write_json
 
-ROWS = ("1", "2", "3", "4", "5")
+ROWS = ("1", "2", "3", "4", "5", "6")
 QUICK_SCALE = 0.05
 
 
@@ -113,7 +117,7 @@ def main() -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
         work = Path(tmp)
-        needs_services = any(r in only for r in ("1", "3", "5"))
+        needs_services = any(r in only for r in ("1", "3", "5", "6"))
         bench = BenchServices(work).start() if needs_services else None
         try:
             for key in only:
@@ -176,6 +180,10 @@ def _run_row(
         import tabular_memory
 
         return tabular_memory.run(work, scale=scale)
+    if key == "6":
+        import vector_memory
+
+        return vector_memory.run(bench, work, scale=scale)
     import join
 
     return join.run(bench, work, scale=scale)

@@ -128,7 +128,6 @@ def baseline(store: Any, *, stat_raw_files: bool = False) -> PhaseTimer:
 
 def run(bench: BenchServices, work: Path, *, scale: float) -> list[Row]:
     from etl_models.cursor import ManifestCursor
-    from etl_models.routing import Lane
     from etl_pipeline.intake import evaluate_intake
 
     count = max(20, int(FULL_MANIFESTS * scale))
@@ -149,7 +148,7 @@ def run(bench: BenchServices, work: Path, *, scale: float) -> list[Row]:
                 store=store,
                 ledger=ledger,
                 cursor=cursor,
-                owned_lanes={Lane.SPATIAL},
+                owned_lanes={"spatial"},
                 operator="spatial_sensor",
                 max_per_tick=count,
                 on_event=lambda message: None,

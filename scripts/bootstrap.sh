@@ -5,6 +5,7 @@
 #
 # - uv (pinned, from PyPI) -> .local/bin/uv
 # - PostgreSQL with PostGIS for the compute database, GDAL command-line tools (gdal-bin)
+# - Debian's chromium, for the dataset catalog's browser tests (Playwright drives it)
 # - the `docker compose` CLI plugin, only where the Docker client exists without it
 # - `uv sync --frozen` (one venv for the whole workspace)
 #
@@ -154,6 +155,19 @@ ensure_gdal() {
   fi
 }
 
+# --- chromium (the dataset catalog's browser tests drive Debian's build with Playwright) ---------
+# Playwright cannot download its own browsers here (only package registries are reachable).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    return
+  fi
+  if can_apt; then
+    apt_install chromium
+  else
+    say "note: the dataset catalog's browser tests need Debian's chromium (sudo apt-get install chromium)"
+  fi
+}
+
 # --- docker compose (only to validate/run infra/compose.yaml where Docker is installed) ---------
 ensure_compose_plugin() {
   command -v docker >/dev/null 2>&1 || return 0
@@ -182,6 +196,7 @@ ensure_uv
 ensure_postgresql
 ensure_postgis
 ensure_gdal
+ensure_chromium
 ensure_compose_plugin
 
 if [ "${#MISSING[@]}" -gt 0 ]; then

@@ -347,3 +347,49 @@ def test_identical_re_ingest_is_deduplicated(drop, checks):
     assert not drop.platform.object_store.lake_object_exists(
         f"{original.dataset_id}/v2/data.parquet"
     )
+
+
+ASSET_PARTITIONS_QUERY = """
+query AssetPartitions($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    __typename
+    ... on AssetNode {
+      partitionKeys
+      assetPartitionStatuses {
+        __typename
+        ... on DefaultPartitionStatuses { materializedPartitions }
+      }
+    }
+  }
+}
+"""
+
+
+def _asset_partitions(checks, path: list[str]) -> tuple[set[str], set[str]]:
+    """What the Dagster UI lists for an asset: its partitions and the materialized ones."""
+    data = checks.platform.client.execute(ASSET_PARTITIONS_QUERY, {"key": {"path": path}})
+    node = data["assetNodeOrError"]
+    assert node["__typename"] == "AssetNode", node
+    statuses = node["assetPartitionStatuses"]
+    return set(node["partitionKeys"]), set(statuses.get("materializedPartitions", []))
+
+
+def test_each_asset_lists_only_its_own_datasets_and_legacy_ones_appear(drop, checks):
+    """In the UI each lane asset lists only its own datasets, and a dataset taken in by the
+    legacy op job appears as a materialized partition of the legacy lane's asset."""
+    drop.wait("csv")
+    drop.wait("geojson")
+    drop.wait("legacy")
+    tabular, tabular_done = _asset_partitions(
+        checks, ["asset_lanes", "tabular", "raw_tabular_asset"]
+    )
+    spatial, _ = _asset_partitions(checks, ["asset_lanes", "spatial", "raw_spatial_asset"])
+    assert drop.datasets["csv"] in tabular_done
+    assert drop.datasets["geojson"] in spatial
+    assert drop.datasets["geojson"] not in tabular and drop.datasets["legacy"] not in tabular
+    assert drop.datasets["csv"] not in spatial
+    legacy, legacy_done = _asset_partitions(
+        checks, ["legacy_ingest", "ingest", "ingested_dataset"]
+    )
+    assert drop.datasets["legacy"] in legacy_done
+    assert drop.datasets["csv"] not in legacy

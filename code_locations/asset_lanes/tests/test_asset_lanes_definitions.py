@@ -30,6 +30,7 @@ EXPECTED_JOBS = {
     "spatial_asset_job",
     "tabular_asset_job",
     "join_asset_job",
+    "asset_lanes_reconciliation_job",  # this location carries the nightly reconciliation
 }
 EXPECTED_SENSORS = {
     "spatial_sensor",
@@ -41,8 +42,10 @@ EXPECTED_SENSORS = {
     "asset_lanes_run_retry_sensor",
     "asset_lanes_run_canceled_sensor",
     "asset_lanes_schema_janitor",
+    "asset_lanes_run_failure_alert_sensor",
+    "asset_lanes_rejection_alert_sensor",  # rejections are alerted from one location only
 }
-EXPECTED_SCHEDULES: set[str] = set()
+EXPECTED_SCHEDULES = {"asset_lanes_nightly_reconciliation_schedule"}
 # Lane asset -> (its job, its manifest sensor, whether it is spatial).
 LANE_ASSETS = {
     ("asset_lanes", "spatial", "raw_spatial_asset"): ("spatial_asset_job", "spatial_sensor", True),
@@ -87,7 +90,8 @@ def code_server(
         log_path=workdir / "server.log",
         host=LOOPBACK,
         port=port,
-        env={"DAGSTER_HOME": str(dagster_home)},
+        # The deployed platform says so (ETL_DEPLOYED): its sensors then default to running.
+        env={"DAGSTER_HOME": str(dagster_home), "ETL_DEPLOYED": "1"},
     )
     server.start(timeout=120)
     try:
@@ -182,6 +186,8 @@ def test_lane_assets_declare_their_contract_checks(served_repository: RemoteRepo
         blocking = BLOCKING_CHECKS if spatial else {"row_count_matches_source"}
         expected.update({(key, name): True for name in blocking})
         expected[(key, "schema_drift")] = False  # reported, never blocks
+    # A low join match rate is a warning too.
+    expected[("asset_lanes", "join", "joined_spatial_asset"), "join_match_rate"] = False
     assert checks == expected
 
 

@@ -295,16 +295,6 @@ def _schemas(postgis: Postgis) -> set[str]:
     return {info.schema for info in postgis.list_run_schemas()}
 
 
-def postgis_resource(client: Postgis) -> PostgisResource:
-    return PostgisResource(
-        host=client.host,
-        port=client.port,
-        user=client.user,
-        password=client.password,
-        database=client.database,
-    )
-
-
 def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
     lanes, janitor_postgis: Postgis
 ) -> None:
@@ -319,7 +309,7 @@ def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
     assert _schemas(janitor_postgis) == {kept, crashed, done}
 
     with dg.build_sensor_context(
-        instance=lanes.instance, resources={"postgis": postgis_resource(janitor_postgis)}
+        instance=lanes.instance, resources={"postgis": PostgisResource.like(janitor_postgis)}
     ) as context:
         outcome = asset_lanes_schema_janitor(context)
 
@@ -330,7 +320,7 @@ def test_janitor_drops_orphans_and_keeps_schemas_of_active_runs(
     # Once that run is over, its schema goes too.
     lanes.instance.report_run_canceled(lanes.instance.get_run_by_id(active.run_id))
     with dg.build_sensor_context(
-        instance=lanes.instance, resources={"postgis": postgis_resource(janitor_postgis)}
+        instance=lanes.instance, resources={"postgis": PostgisResource.like(janitor_postgis)}
     ) as context:
         asset_lanes_schema_janitor(context)
     assert _schemas(janitor_postgis) == set()

@@ -34,6 +34,7 @@ EXPECTED_SENSORS = {
     "legacy_ingest_run_retry_sensor",
     "legacy_ingest_run_canceled_sensor",
     "legacy_ingest_schema_janitor",
+    "legacy_ingest_run_failure_alert_sensor",
 }
 EXPECTED_SCHEDULES: set[str] = set()
 
@@ -72,7 +73,8 @@ def code_server(
         log_path=workdir / "server.log",
         host=LOOPBACK,
         port=port,
-        env={"DAGSTER_HOME": str(dagster_home)},
+        # The deployed platform says so (ETL_DEPLOYED): its sensors then default to running.
+        env={"DAGSTER_HOME": str(dagster_home), "ETL_DEPLOYED": "1"},
     )
     server.start(timeout=120)
     try:
@@ -120,8 +122,9 @@ def test_served_sensors_and_schedules_are_the_expected_ones(
 
 
 def test_every_asset_key_carries_the_location_prefix(served_repository: RemoteRepository) -> None:
-    # The location is op-based and defines no assets yet; any it gains must be prefixed.
+    # The op-based ingest job records materializations of one asset, keyed under the location.
     asset_keys = {tuple(node.asset_key.path) for node in served_repository.get_asset_node_snaps()}
+    assert ("legacy_ingest", "ingest", "ingested_dataset") in asset_keys
     check_keys = {
         tuple(check.asset_key.path) for check in served_repository.get_asset_check_node_snaps()
     }

@@ -287,8 +287,53 @@ def test_join_submits_manifest_after_checking_datasets(run_cli, store, ledger, a
         "right_key": "road_id",
         "how": "inner",
         "spatial_version": 1,
+        "key_match": "trimmed",
+        "min_match_rate": 0.9,
     }
     assert (
         parse_manifest(manifest, landing_bucket=store.landing_bucket).dataset_id == "roads_counts"
     )
     assert landing_keys(store) == ["manifests/join_1.json"]
+
+
+def test_join_defaults_keep_spatial_resolves_source_names_and_checks_kinds(
+    run_cli, store, ledger, add_asset
+):
+    # The lake names are lower case; the user types the name as in the file.
+    add_asset("states", columns=("state_fips", "geometry"))
+    add_asset("counts", columns=("state_fips", "pop"))
+
+    result = run_cli(
+        "join", "states", "counts", "--left-key", "STATE_FIPS", "--key-match", "numeric",
+        "--batch-id", "join_2", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    manifest = manifest_in_landing(store, "join_2")
+    config = manifest["metadata"]["join_config"]
+    assert (config["keep"], config["key_match"], "how" in config) == ("spatial", "numeric", False)
+    assert manifest["metadata"]["tags"]["dataset_id"] == "states_counts"
+    assert json.loads(result.stdout)["dataset_id"] == "states_counts"
+
+    clash = run_cli("join", "states", "counts", "--left-key", "pop", "--keep", "spatial",
+                    "--how", "left")  # fmt: skip
+    assert clash.exit_code == 2 and "disagree" in clash.stderr
+    missing = run_cli("join", "states", "counts", "--left-key", "POPULATION")
+    assert missing.exit_code == 2 and "available columns" in missing.stderr
+
+
+def test_submit_checks_declared_crs_and_notes_intent_typo_before_upload(
+    run_cli, store, geojson_file
+):
+    bad_crs = run_cli(
+        "submit", str(geojson_file), "-i", "ingest_vector", "--crs", "EPSG:999999",
+        "--batch-id", "bad_crs",
+    )  # fmt: skip
+    assert bad_crs.exit_code == 2 and "files[0].crs" in bad_crs.stderr + bad_crs.stdout
+    assert landing_keys(store) == []
+
+    typo = run_cli(
+        "submit", str(geojson_file), "-i", "ingest_vectr", "--type", "vector",
+        "--batch-id", "typo_1", "--dry-run",
+    )  # fmt: skip
+    assert typo.exit_code == 0, typo.stderr
+    assert "did you mean 'ingest_vector'" in typo.stderr and "generic_vector" in typo.stderr

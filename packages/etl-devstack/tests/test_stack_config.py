@@ -153,7 +153,7 @@ def test_compose_workspace_points_at_the_code_location_services():
     ]
 
 
-def test_compose_pins_images_and_publishes_only_the_ui():
+def test_compose_pins_images_and_publishes_only_the_ui_and_the_catalog():
     compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
     services = compose["services"]
 
@@ -161,8 +161,8 @@ def test_compose_pins_images_and_publishes_only_the_ui():
         image = service["image"]
         assert not image.endswith(":latest") and ":" in image, f"{name} image not pinned: {image}"
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
-    assert list(published) == ["dagster-webserver"]
-    assert all(port.startswith("127.0.0.1:") for port in published["dagster-webserver"])
+    assert list(published) == ["dagster-webserver", "etl-web"]
+    assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
 
 
 def test_gdal_only_in_code_location_images():

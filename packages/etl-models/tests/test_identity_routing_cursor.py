@@ -4,11 +4,12 @@ published JSON Schema."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from etl_models.cursor import MAX_KEYS, CursorError, ManifestCursor
+from etl_models.cursor import MAX_KEYS, CursorError, ManifestCursor, manifest_object_version
 from etl_models.identity import derive_dataset_id, lake_prefix, run_key, validate_dataset_id
 from etl_models.intake import archive_key_for, plan_run
 from etl_models.json_schema import manifest_json_schema, published_schema
@@ -86,37 +87,61 @@ def test_plan_run_tags_and_keys() -> None:
 def test_cursor_round_trip_and_bound() -> None:
     cursor = ManifestCursor()
     for i in range(MAX_KEYS + 20):
-        cursor.mark(f"manifests/{i}.json")
+        cursor.mark(f"manifests/{i}.json", f"etag{i}@t")
     assert len(cursor) == MAX_KEYS
-    assert "manifests/0.json" not in cursor  # oldest trimmed
-    assert f"manifests/{MAX_KEYS + 19}.json" in cursor
+    assert cursor.version_of("manifests/0.json") is None  # oldest trimmed
+    assert cursor.seen(f"manifests/{MAX_KEYS + 19}.json", f"etag{MAX_KEYS + 19}@t")
     restored = ManifestCursor.parse(cursor.serialize())
-    assert restored.keys == cursor.keys
+    assert restored.entries == cursor.entries
     data = json.loads(cursor.serialize())
-    assert data["v"] == 1 and data["max_keys"] == MAX_KEYS
+    assert data["v"] == 2 and data["max_keys"] == MAX_KEYS
+
+
+def test_cursor_skips_only_the_very_object_it_processed() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = manifest_object_version("abc", when)
+    cursor = ManifestCursor([("manifests/daily.json", first)])
+    assert cursor.seen("manifests/daily.json", first)
+    # New bytes under the same name, or the same bytes uploaded again later: a new object.
+    assert not cursor.seen("manifests/daily.json", manifest_object_version("def", when))
+    later = manifest_object_version("abc", datetime(2026, 1, 3, tzinfo=UTC))
+    assert not cursor.seen("manifests/daily.json", later)
+    assert not cursor.seen("manifests/daily.json", None)  # unknown versions never skip
 
 
 def test_cursor_mark_again_moves_to_most_recent() -> None:
     cursor = ManifestCursor(["a", "b", "c"])
-    cursor.mark("a")
+    cursor.mark("a", "v2")
     assert cursor.keys == ["b", "c", "a"]
+    assert cursor.version_of("a") == "v2"
 
 
 def test_cursor_persisted_max_keys_is_informational() -> None:
-    raw = json.dumps({"v": 1, "processed_keys": [f"k{i}" for i in range(900)], "max_keys": 5000})
+    raw = json.dumps({"v": 2, "processed": [[f"k{i}", "v"] for i in range(900)], "max_keys": 5000})
     assert len(ManifestCursor.parse(raw)) == MAX_KEYS
 
 
-def test_cursor_migrates_legacy_comma_form() -> None:
+def test_cursor_migrates_v1_and_legacy_forms_without_skipping_anything() -> None:
     cursor = ManifestCursor.parse("manifests/a.json, manifests/b.json,,")
     assert cursor.keys == ["manifests/a.json", "manifests/b.json"]
-    assert json.loads(cursor.serialize())["v"] == 1
+    assert json.loads(cursor.serialize())["v"] == 2
+    v1 = ManifestCursor.parse(json.dumps({"v": 1, "processed_keys": ["manifests/a.json"]}))
+    assert v1.keys == ["manifests/a.json"]
+    # A v1 key has no version: the object is evaluated once more (intake is idempotent).
+    assert not v1.seen("manifests/a.json", "etag@t")
     assert len(ManifestCursor.parse(None)) == 0
     assert len(ManifestCursor.parse("")) == 0
 
 
 @pytest.mark.parametrize(
-    "raw", ['{"v": 2, "processed_keys": []}', '{"v": 1, "processed_keys": "x"}', "{broken"]
+    "raw",
+    [
+        '{"v": 3, "processed": []}',
+        '{"v": 1, "processed_keys": "x"}',
+        '{"v": 2, "processed": [["k"]]}',
+        '{"v": 2, "processed": [[1, "v"]]}',
+        "{broken",
+    ],
 )
 def test_cursor_rejects_unknown_forms(raw: str) -> None:
     with pytest.raises(CursorError):

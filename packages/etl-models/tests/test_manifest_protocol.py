@@ -393,7 +393,9 @@ def test_join_manifest_valid_and_defaults() -> None:
     manifest = parse_manifest(valid_join())
     join = manifest.metadata.join_config
     assert join is not None
-    assert join.how == "left"
+    # Without keep or how, a join keeps every tabular row (how 'left'), as it always did.
+    assert (join.how, join.effective_how, join.effective_keep) == (None, "left", "tabular")
+    assert (join.key_match, join.min_match_rate) == ("trimmed", 0.9)
     assert join.effective_right_key == "road_id"
     assert manifest.file_type is None
 

@@ -153,6 +153,10 @@ def test_sensors_run_by_default_only_when_the_webhook_is_configured(monkeypatch)
     ]
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in off)
     monkeypatch.setenv(WEBHOOK_ENV, "https://hooks.example.com/x")
+    monkeypatch.delenv("ETL_DEPLOYED", raising=False)
+    dev = alert_sensors("legacy_ingest")  # a development instance alerts nobody by default
+    assert dev[0].default_status == dg.DefaultSensorStatus.STOPPED
+    monkeypatch.setenv("ETL_DEPLOYED", "1")
     on = alert_sensors("legacy_ingest")
     # Rejections are alerted by one location only (ETL_ALERT_REJECTIONS_LOCATION).
     assert [s.name for s in on] == ["legacy_ingest_run_failure_alert_sensor"]

@@ -207,7 +207,8 @@ def test_join_references_checked_at_intake(store, ledger) -> None:
         )
     put(store, "manifests/j2.json", {**join, "batch_id": "j2"})
     result = tick(store, ledger, lanes={"join"}, operator="join_sensor")
-    assert "column 'road_id' is not in tabular dataset counts" in result.rejected[0].reason
+    reason = result.rejected[0].reason
+    assert "tabular dataset counts v1: column 'road_id' is not there" in reason
     fixed = json.loads(json.dumps(join))
     fixed["batch_id"] = "j3"
     fixed["metadata"]["join_config"].update(left_key="road", right_key="road_id")

@@ -326,3 +326,128 @@ def test_run_without_batch_tag_fails_clearly(services: Services) -> None:
     run = BatchRun(services=services, dagster_run_id=str(uuid.uuid4()), job_name="x", tags={})
     with pytest.raises(LaneError, match="Upload a manifest"):
         run_batch(run, "spatial")
+
+
+# --- joins by the names users know --------------------------------------------------------
+
+STATES = [("01", "Alabama"), ("04", "Arizona"), ("05", "Arkansas"), ("06", "California")]
+
+
+def zipped_shapefile(tmp_path: Path) -> bytes:
+    """A real zipped shapefile with a ``STATE_FIPS`` text field ("01", "04", ...)."""
+    import zipfile
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    frame = gpd.GeoDataFrame(
+        {"STATE_FIPS": [f for f, _ in STATES], "NAME": [n for _, n in STATES]},
+        geometry=[box(i, 0, i + 1, 1) for i in range(len(STATES))],
+        crs="EPSG:4326",
+    )
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    frame.to_file(folder / "states.shp", driver="ESRI Shapefile")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for part in sorted(folder.iterdir()):
+            archive.write(part, part.name)
+    return buffer.getvalue()
+
+
+def ingest_states_and_population(services: Services, tmp_path: Path) -> None:
+    submit(
+        services, "states_1", {"states.zip": zipped_shapefile(tmp_path)},
+        intent="ingest_vector", metadata={"tags": {"dataset_id": "states"}},
+        file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    states = run_batch(take_in(services, "spatial"), "spatial")
+    names = {c.name: c.source_name for c in states.asset.column_schema}
+    assert names["state_fips"] == "STATE_FIPS" and names["name"] == "NAME"
+    # The CSV holds the codes as numbers (1, 4, 5, 6) and a column named 1929.
+    csv = "STATE_FIPS,1929\n" + "".join(f"{int(f)},{i * 100}\n" for i, (f, _) in enumerate(STATES))
+    submit(
+        services, "population_1", {"population.csv": csv.encode()},
+        intent="ingest_tabular", metadata={"tags": {"dataset_id": "population"}},
+        file_specs=[{"type": "tabular"}],
+    )  # fmt: skip
+    population = run_batch(take_in(services, "tabular"), "tabular")
+    names = {c.name: c.source_name for c in population.asset.column_schema}
+    assert names == {"state_fips": "STATE_FIPS", "col_1929": "1929"}
+
+
+def submit_state_join(services: Services, batch_id: str, **join: Any) -> BatchRun:
+    config = {"spatial_dataset_id": "states", "tabular_dataset_id": "population", **join}
+    submit(
+        services, batch_id, {}, intent="join_datasets",
+        metadata={"tags": {"dataset_id": batch_id}, "join_config": config,
+                  "license": "CC-BY-4.0", "keywords": ["census"]},
+    )  # fmt: skip
+    return take_in(services, "join")
+
+
+def test_join_by_source_names_with_numeric_keys_matches_every_feature(
+    services: Services, tmp_path: Path
+) -> None:
+    import geopandas as gpd
+
+    from etl_pipeline.orchestration.results import check_results
+
+    ingest_states_and_population(services, tmp_path)
+    run = submit_state_join(
+        services, "states_population", left_key="STATE_FIPS", keep="spatial",
+        key_match="numeric",
+    )  # fmt: skip
+    result = run_batch(run, "join")
+
+    frame = gpd.read_parquet(read_lake(services, result.asset.s3_key, tmp_path))
+    assert len(frame) == len(STATES) and frame["col_1929"].notna().all()
+    report = result.report["join"]
+    assert (report["left_key"], report["right_key"]) == ("state_fips", "state_fips")
+    assert report["key_match"] == "numeric" and "by value" in report["key_rule"]
+    assert report["spatial_match_rate"] == 1.0 and report["match_rate"] == 1.0
+    assert result.report["match"]["low"] == []
+    record = services.ledger.get_manifest(run.batch_id)
+    assert record.warnings == []
+    by_name = {c.name: c for c in result.asset.column_schema}
+    assert by_name["col_1929"].source_name == "1929"
+    assert result.asset.metadata == {"license": "CC-BY-4.0", "keywords": ["census"]}
+    stac_key = result.asset.s3_key.replace("data.parquet", "item.json")
+    item = json.loads(read_lake(services, stac_key, tmp_path).read_text())
+    assert item["properties"]["license"] == "CC-BY-4.0"
+    columns = {c["name"]: c.get("etl:source_name") for c in item["properties"]["table:columns"]}
+    assert columns["state_fips"] == "STATE_FIPS"
+    [match_check] = [c for c in check_results(result, ["join_match_rate"])]
+    assert match_check.passed
+
+
+def test_low_match_rate_warns_and_no_match_fails_with_samples(
+    services: Services, tmp_path: Path
+) -> None:
+    import dagster as dg
+
+    from etl_pipeline.orchestration.results import check_results
+
+    ingest_states_and_population(services, tmp_path)
+    # Today's rule compares trimmed text: the CSV's 1 never equals the shapefile's "01".
+    run = submit_state_join(services, "no_match", left_key="state_fips")
+    with pytest.raises(LaneError, match=r"no key matched.*'1'.*'01'.*'numeric'"):
+        run_batch(run, "join")
+
+    # Two of the four states have counts, written with their leading zeros (kept as text).
+    csv = "state_fips,pop\n01,10\n04,20\n"
+    submit(
+        services, "population_2", {"population.csv": csv.encode()},
+        intent="ingest_tabular", metadata={"tags": {"dataset_id": "population"}},
+        file_specs=[{"type": "tabular"}],
+    )  # fmt: skip
+    run_batch(take_in(services, "tabular"), "tabular")
+    run = submit_state_join(services, "half_matched", left_key="STATE_FIPS", keep="spatial")
+    result = run_batch(run, "join")
+    assert result.asset.row_count == 4  # every feature kept
+    assert result.report["match"]["rates"] == {"spatial": 0.5}
+    [warning, *rest] = services.ledger.get_manifest(run.batch_id).warnings
+    assert "join matched 2 of 4 spatial rows (50.0%), under min_match_rate 90%" in warning
+    assert "'05'" in warning and not rest
+    [check] = check_results(result, ["join_match_rate"])
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN

@@ -123,6 +123,7 @@ def test_expired_landing_files_are_deleted_only_when_enabled(store, ledger):
 @pytest.mark.integration
 def test_the_job_stores_the_report_and_shows_each_check(store, ledger, monkeypatch):
     monkeypatch.delenv("ETL_LANDING_RETENTION_DAYS", raising=False)
+    monkeypatch.setenv("ETL_DEPLOYED", "1")  # the schedule runs on the deployed platform
     _asset(store, ledger, "roads")
     store.put_lake_bytes("stray/data.bin", b"x")
     defs = reconciliation_definitions(

@@ -74,13 +74,27 @@ def test_timeout_kills_the_tool():
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        with pytest.raises(GdalTimeout, match="did not finish within"):
+        with pytest.raises(GdalTimeout, match="did not finish within") as caught:
             run_gdal(
                 "ogrinfo",
                 ["-ro", f"/vsicurl/http://127.0.0.1:{port}/x.geojson"],
                 env={"GDAL_HTTP_TIMEOUT": "60"},
                 timeout=1.5,
             )
+    # The message names the limits to raise.
+    assert "ETL_GDAL_TIMEOUT_SECONDS_PER_MB" in str(caught.value)
+
+
+def test_timeout_grows_with_the_input_and_is_configurable(monkeypatch):
+    from etl_spatial.gdal import DEFAULT_TIMEOUT, timeout_for_size
+
+    monkeypatch.delenv("ETL_GDAL_TIMEOUT_BASE_SECONDS", raising=False)
+    monkeypatch.delenv("ETL_GDAL_TIMEOUT_SECONDS_PER_MB", raising=False)
+    assert timeout_for_size(None) == DEFAULT_TIMEOUT
+    assert timeout_for_size(50 * 10**9) == DEFAULT_TIMEOUT + 2.0 * 50_000
+    monkeypatch.setenv("ETL_GDAL_TIMEOUT_BASE_SECONDS", "60")
+    monkeypatch.setenv("ETL_GDAL_TIMEOUT_SECONDS_PER_MB", "0.5")
+    assert timeout_for_size(10**9) == 60 + 500
 
 
 def test_s3_paths_and_environment():

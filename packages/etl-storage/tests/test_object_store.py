@@ -58,17 +58,19 @@ def test_lists_2500_manifests_across_pages(store: ObjectStore) -> None:
     keys = [f"manifests/batch_{i:05d}.json" for i in range(2500)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda k: put(store, k, json.dumps({"batch_id": k[10:-5]})), keys))
-    # Noise that must not be listed: other prefixes, non-JSON, rejection reports.
-    put(store, "manifests/readme.txt", "not a manifest")
+    # Everything under manifests/ is listed (intake takes it in or rejects it with a record,
+    # never ignores it); other prefixes and folder markers are not.
+    stray = ["manifests/readme.txt", "manifests/x.json.rejection.json", "manifests/sub/nested.json"]
+    for key in stray:
+        put(store, key, "{}")
     put(store, "other/batch.json", "{}")
-    put(store, "manifests/x.json.rejection.json", "{}")
-    put(store, "manifests/sub/nested.json", "{}")
+    store.client.put_object(store.landing_bucket, "manifests/sub/", io.BytesIO(b""), 0)
 
     listed = store.list_manifest_keys()
 
-    assert listed == sorted([*keys, "manifests/sub/nested.json"])
+    assert listed == sorted([*keys, *stray])
     metadata = store.list_manifest_objects()
-    assert len(metadata) == 2501
+    assert len(metadata) == 2503
     assert all(m.etag and m.size > 0 and m.last_modified for m in metadata)
 
 

@@ -84,6 +84,45 @@ class BatchStatus:
         return ExitCode.BATCH_FAILED if self.status in FAILED_STATUSES else ExitCode.OK
 
     @property
+    def current_run(self) -> RunRecord | None:
+        """The run the manifest follows (``current_run_id``), else the newest run."""
+        current = self.current
+        if current is not None and current.current_run_id is not None:
+            for run in self.runs:
+                if run.id == current.current_run_id:
+                    return run
+        return max(self.runs, key=lambda r: r.created_at) if self.runs else None
+
+    @property
+    def phase(self) -> str | None:
+        """What a running batch is doing, consistent with ``status``.
+
+        The run's own record ends before the manifest's (two sensors): a running batch whose
+        run has ended is ``finishing``, never "running (run ... success)"."""
+        if self.status != "running":
+            return None
+        run = self.current_run
+        if run is None:
+            return "starting"
+        if run.status.value != "running":
+            return "finishing"
+        return run.phase or "starting"
+
+    @property
+    def phase_counts(self) -> dict[str, Any]:
+        """The counts the current run recorded with its latest phase (rows, features)."""
+        run = self.current_run
+        if self.phase is None or run is None or not run.phases:
+            return {}
+        return dict(run.phases[-1].counts)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should know although nothing failed (``ManifestRecord.warnings``)."""
+        current = self.current
+        return list(getattr(current, "warnings", None) or []) if current is not None else []
+
+    @property
     def error(self) -> str | None:
         return self.current.error if self.current is not None else None
 
@@ -95,6 +134,8 @@ class BatchStatus:
             "status": self.status,
             "terminal": self.terminal,
             "error": self.error,
+            "phase": self.phase,
+            "warnings": self.warnings,
             "manifest": _manifest_json(current) if current is not None else None,
             "rejected_intakes": [_manifest_json(r) for r in self.rejected],
             "runs": [
@@ -176,23 +217,21 @@ def follow_batch(
     timeout_s: float | None,
     interval_s: float,
     on_change: Callable[[BatchStatus], None] | None = None,
+    done: Callable[[BatchStatus], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BatchStatus:
     """Poll ``load`` until the batch is terminal; ``WaitTimeout`` after ``timeout_s``.
 
-    ``on_change`` sees every distinct (status, run count) observed, the first one included.
+    ``on_change`` sees every poll's status, the first one included (it decides what changed).
+    ``done`` replaces "terminal" as the end (``retry`` waits for its new run's end).
     """
     deadline = None if timeout_s is None else clock() + timeout_s
-    last: tuple[Any, ...] | None = None
     while True:
         status = load()
-        marker = (status.status, len(status.runs), tuple(r.status.value for r in status.runs))
-        if marker != last:
-            last = marker
-            if on_change is not None:
-                on_change(status)
-        if status.terminal:
+        if on_change is not None:
+            on_change(status)
+        if done(status) if done is not None else status.terminal:
             return status
         if deadline is not None and clock() >= deadline:
             error = WaitTimeout(

@@ -97,6 +97,13 @@ def asset_summary(asset: AssetRecord) -> dict[str, Any]:
         "batch_id": asset.batch_id,
         "lane": asset.lane,
         "created_at": asset.created_at.isoformat(),
+        "title": asset.metadata.get("title"),
+        "license": asset.metadata.get("license"),
+        "metadata": dict(asset.metadata),
+        "columns": [
+            {"name": c.name, "type": c.type, "source_name": c.source_name}
+            for c in asset.column_schema
+        ],
     }
 
 
@@ -333,3 +340,29 @@ def check_join_inputs(
                 hint,
             )
     return spatial_asset, tabular_asset
+
+
+def check_join(ledger: Ledger, config: Any) -> dict[str, AssetRecord]:
+    """The platform's own join-input check (``resolve_join``: both datasets exist, are of
+    the right kind and have the key columns, by source or lake name); ``NotFound`` for an
+    unknown dataset or version, ``UsageProblem`` with every other problem. Returns the parent
+    versions by role."""
+    from etl_pipeline.lanes.join import resolve_join
+
+    for dataset_id, version in (
+        (config.spatial_dataset_id, config.spatial_version),
+        (config.tabular_dataset_id, config.tabular_version),
+    ):
+        resolve_asset(ledger, DatasetRef(dataset_id, version))  # NotFound with close matches
+    resolution = resolve_join(ledger, config)
+    if resolution.problems:
+        fields = {
+            "metadata.join_config.left_key": "--left-key",
+            "metadata.join_config.right_key": "--right-key",
+        }
+        lines = [f"{fields.get(p.field, p.field)}: {p.message}" for p in resolution.problems]
+        raise UsageProblem(
+            "the join cannot run: " + "; ".join(lines),
+            "the spatial dataset comes first, then the tabular one: etl join SPATIAL TABULAR",
+        )
+    return dict(resolution.parents)

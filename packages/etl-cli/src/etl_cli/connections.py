@@ -2,9 +2,9 @@
 
 Imported lazily by the commands (it pulls in ``etl_storage`` and so Dagster), so ``etl --help``
 stays fast. A command line should fail fast when a service is down: the object store client
-gets short connect timeouts and few retries (``ObjectStore.connect_timeout_s``), the ledger a
-short server-selection timeout (both ``ETL_CLI_TIMEOUT_S``). The CLI only reads the ledger, so
-it never migrates it.
+gets short connect timeouts and no connect retries (``ObjectStore.connect_timeout_s``), the
+ledger a bound on every whole operation (pymongo ``timeoutMS``; both ``ETL_CLI_TIMEOUT_S``), and
+the Dagster webserver the same bound per request. The CLI never migrates the ledger.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from etl_cli.environment import CliEnvironment
 from etl_storage import Ledger, ObjectStore
 
 if TYPE_CHECKING:
-    pass
+    from etl_cli.dagster_api import DagsterApi
 
 
 @dataclass
@@ -44,9 +44,17 @@ class Services:
             self._ledger = Ledger.from_settings(
                 self.environment.ledger_settings(),
                 server_selection_timeout_ms=int(self.environment.timeout_s * 1000),
+                operation_timeout_ms=int(self.environment.timeout_s * 1000),
                 auto_migrate=False,
             )
         return self._ledger
+
+    @property
+    def dagster(self) -> DagsterApi:
+        """The Dagster webserver's GraphQL API (nothing is contacted until a call)."""
+        from etl_cli.dagster_api import DagsterApi
+
+        return DagsterApi(self.environment.dagster_ui_url(), self.environment.timeout_s)
 
     def close(self) -> None:
         """Close the ledger client (the object store holds no open resources)."""

@@ -98,6 +98,17 @@ class CliEnvironment:
 
         return _settings(LedgerSettings, self.values)
 
+    def dagster_ui_url(self) -> str:
+        """The Dagster webserver: ``DAGSTER_UI_URL``, else ``http://DAGSTER_UI_HOST:PORT``."""
+        explicit = (self.get("DAGSTER_UI_URL") or "").strip()
+        if explicit:
+            return explicit.rstrip("/")
+        host = (self.get("DAGSTER_UI_HOST") or "127.0.0.1").strip()
+        port = (self.get("DAGSTER_UI_PORT") or "3000").strip()
+        if host in {"0.0.0.0", "::"}:  # noqa: S104 - a bind-all address; connect to loopback
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+
     def secrets(self) -> list[str]:
         """Values that must never be printed (passwords, connection strings)."""
         names = ("MINIO_ROOT_PASSWORD", "MONGO_CONNECTION_STRING", "POSTGRES_PASSWORD")

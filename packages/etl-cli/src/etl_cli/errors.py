@@ -174,6 +174,12 @@ def translate_exception(exc: BaseException, names: ServiceNames) -> CliError | N
         exc, "pymongo.errors", "ConnectionFailure"
     ):
         return _ledger_unreachable(names)
+    if _instance_of(exc, "pymongo.errors", "PyMongoError") and getattr(exc, "timeout", False):
+        # ETL_CLI_TIMEOUT_S bounds every ledger operation (pymongo timeoutMS).
+        return ServiceUnavailable(
+            f"the ledger at {names.ledger} did not answer in time (ETL_CLI_TIMEOUT_S)",
+            "check that MongoDB runs (`make status`) or raise ETL_CLI_TIMEOUT_S",
+        )
     if _instance_of(exc, "pymongo.errors", "ConfigurationError"):
         return UsageProblem(
             f"MONGO_CONNECTION_STRING is not usable: {exc}",

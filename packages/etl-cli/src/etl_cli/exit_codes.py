@@ -34,3 +34,11 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str], ...] = (
 def exit_code_table() -> str:
     """The exit codes as lines of text, for ``etl --help`` and the README."""
     return "\n".join(f"{int(code)}  {text}" for code, text in EXIT_CODE_HELP)
+
+
+def meaning(code: int) -> str:
+    """What exit status ``code`` means, in words (for ``--json`` error objects)."""
+    for known, text in EXIT_CODE_HELP:
+        if int(known) == code:
+            return text
+    return "interrupted" if code == int(ExitCode.INTERRUPTED) else "unknown exit code"

@@ -112,31 +112,56 @@ def byte_progress(
         yield lambda n: progress.advance(task, n)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
-    """A rich table of strings."""
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left", show_lines=False)
-    for index, column in enumerate(columns):
-        # The first column identifies the row (dataset, run id): never break it.
-        t.add_column(column, overflow="fold", no_wrap=index == 0)
-    for row in rows:
-        t.add_row(*("-" if v is None else str(v) for v in row))
-    return t
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Listing:
+    """A table of strings that stays readable at any width and when piped (``Listing``)."""
+    cells = [tuple("-" if v is None else str(v) for v in row) for row in rows]
+    return Listing(title, tuple(columns), cells)
 
 
-def status_line(status: BatchStatus) -> str:
-    """One line for a status change while following a batch."""
-    from datetime import UTC
+class Listing:
+    """Rows for people and for pipes.
 
-    now = datetime.now(UTC).strftime("%H:%M:%S")
-    text = f"{now}  {status.batch_id}: {status.status or 'waiting for the platform'}"
-    if status.runs:
-        latest = status.runs[-1]
-        text += f" (run {latest.dagster_run_id[:8]} {latest.status.value})"
-    if status.status == "submitted":
-        text += " (waiting for the platform to pick up the manifest)"
-    return text
+    On a terminal: a rich table whose cells are never broken inside a word (too long values
+    end in an ellipsis rather than being folded into fragments like ``geo|par|que|t``; only
+    the last column, free text such as an error or a URI, wraps). Elsewhere (a pipe, a file):
+    the title as a ``# `` line, then a header and one tab-separated line per row, never
+    wrapped, so ``cut -f``/``awk -F'\t'`` work."""
+
+    def __init__(
+        self, title: str | None, columns: tuple[str, ...], rows: list[tuple[str, ...]]
+    ) -> None:
+        self.title = title
+        self.columns = columns
+        self.rows = rows
+
+    def plain_lines(self) -> list[str]:
+        def clean(value: str) -> str:
+            return value.replace("\t", " ").replace("\n", " ")
+
+        lines = [f"# {self.title}"] if self.title else []
+        lines.append("\t".join(self.columns))
+        lines.extend("\t".join(clean(v) for v in row) for row in self.rows)
+        return lines
+
+    def __rich_console__(self, console, options):
+        from rich.segment import Segment
+        from rich.table import Table
+
+        if not console.is_terminal:
+            for line in self.plain_lines():
+                yield Segment(line)
+                yield Segment.line()
+            return
+        t = Table(title=self.title, title_justify="left", show_lines=False)
+        last = len(self.columns) - 1
+        for index, column in enumerate(self.columns):
+            if index == last and index > 0:
+                t.add_column(column, overflow="fold", ratio=1)
+            else:
+                t.add_column(column, no_wrap=True, overflow="ellipsis")
+        for row in self.rows:
+            t.add_row(*row)
+        yield t
 
 
 _STATUS_STYLES = {

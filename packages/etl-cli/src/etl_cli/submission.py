@@ -325,6 +325,9 @@ def plan_submission(
     if meta:
         manifest["metadata"] = meta
     parsed = validate_manifest(manifest, landing_bucket)
+    from etl_pipeline.lanes.preflight import preflight
+
+    notes.extend(preflight(parsed).notes)  # e.g. an intent that looks like a typo
     # Write the canonical format the platform inferred, so the manifest says what will run.
     for entry, parsed_file in zip(entries, parsed.files, strict=True):
         entry["format"] = parsed_file.format
@@ -339,7 +342,10 @@ def plan_join(
     uploader: str,
     landing_bucket: str,
     right_key: str | None = None,
-    how: str = "left",
+    keep: str | None = None,
+    how: str | None = None,
+    key_match: str | None = None,
+    min_match_rate: float | None = None,
     spatial_version: int | None = None,
     tabular_version: int | None = None,
     dataset_id: str | None = None,
@@ -347,7 +353,11 @@ def plan_join(
     metadata: DescriptiveMetadata | None = None,
     now: datetime | None = None,
 ) -> SubmissionPlan:
-    """Plan a ``join_datasets`` manifest (no files); validated locally like any manifest."""
+    """Plan a ``join_datasets`` manifest (no files); validated locally like any manifest.
+
+    ``keep`` says which rows survive (default, when neither is given: every spatial feature);
+    ``how`` is the older form (tabular = left); both must agree. Without a dataset id the
+    join is named ``<spatial>_<tabular>``."""
     chosen = (
         check_batch_id(batch_id)
         if batch_id
@@ -357,15 +367,27 @@ def plan_join(
         "spatial_dataset_id": spatial_dataset_id,
         "tabular_dataset_id": tabular_dataset_id,
         "left_key": left_key,
-        "how": how,
     }
+    if how is not None:
+        join["how"] = how
+    if keep is None and how is None:
+        keep = "spatial"
+    if keep is not None:
+        join["keep"] = keep
+    if key_match is not None:
+        join["key_match"] = key_match
+    if min_match_rate is not None:
+        join["min_match_rate"] = float(min_match_rate)
     if right_key is not None:
         join["right_key"] = right_key
     if spatial_version is not None:
         join["spatial_version"] = spatial_version
     if tabular_version is not None:
         join["tabular_version"] = tabular_version
-    meta = _metadata_dict(metadata or DescriptiveMetadata(), dataset_id)
+    metadata = metadata or DescriptiveMetadata()
+    if dataset_id is None and "dataset_id" not in metadata.tags:
+        dataset_id = _join_dataset_id(spatial_dataset_id, tabular_dataset_id)
+    meta = _metadata_dict(metadata, dataset_id)
     meta["join_config"] = join
     manifest = {
         "batch_id": chosen,
@@ -375,3 +397,55 @@ def plan_join(
     }
     parsed = validate_manifest(manifest, landing_bucket)
     return SubmissionPlan(chosen, manifest, parsed)
+
+
+def _join_dataset_id(spatial: str, tabular: str) -> str:
+    from etl_models.identity import validate_dataset_id
+
+    name = f"{spatial}_{tabular}"
+    try:
+        return validate_dataset_id(name)
+    except ValueError as exc:
+        raise UsageProblem(
+            f"the default join dataset id {name!r} is not valid: {exc}",
+            "name the join with --dataset-id",
+        ) from None
+
+
+def manifest_description(parsed: Manifest) -> dict[str, Any]:
+    """What ``etl manifest validate`` reports beyond the routing: the human metadata and,
+    for a join, the rows it keeps and how keys match."""
+    from etl_models.dataset_metadata import dataset_metadata
+
+    meta = parsed.metadata
+    out: dict[str, Any] = {"metadata": dataset_metadata(meta.title, meta.description, meta)}
+    join = meta.join_config
+    if join is not None:
+        out["join"] = {
+            "keep": join.effective_keep,
+            "how": join.effective_how,
+            "left_key": join.left_key,
+            "right_key": join.effective_right_key,
+            "key_match": join.key_match,
+            "min_match_rate": join.min_match_rate,
+        }
+    return out
+
+
+def description_lines(description: dict[str, Any]) -> list[str]:
+    """``manifest_description`` as short lines for people."""
+    lines = []
+    join = description.get("join")
+    if join:
+        lines.append(
+            f"join keeps {join['keep']} rows (how {join['how']}), keys {join['left_key']!r} = "
+            f"{join['right_key']!r} matched {join['key_match']}, warns under "
+            f"{join['min_match_rate']:.0%}"
+        )
+    for name, value in description.get("metadata", {}).items():
+        if name == "providers":
+            value = ", ".join(f"{p['name']} ({'/'.join(p.get('roles', []))})" for p in value)
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        lines.append(f"{name}: {value}")
+    return lines

@@ -73,6 +73,7 @@ def _print_status(stack: Stack) -> bool:
         except WebserverError as exc:
             print(f"webserver: {exc}")
         print(f"Dagster UI: {stack.config.ui_url}")
+        print(f"Dataset catalog: {stack.config.web_url}  (STAC API: {stack.config.web_url}/stac)")
     return all_up
 
 
@@ -120,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"settings: {stack.config.state_dir / 'platform.env'}")
             ok = args.no_main_job or _main_job_ok(stack)
             print(f"\nDagster UI: {stack.config.ui_url}")
+            print(
+                f"Dataset catalog: {stack.config.web_url}  (STAC API: {stack.config.web_url}/stac)"
+            )
+            print("the etl command: ./etl --help (from the repository root)")
             print("status: make status    stop: make down")
             return 0 if ok else 1
         if args.command == "run-health-check":

@@ -96,6 +96,7 @@ class Stack(StackControl):
         comps.append(
             Component("webserver", c.ui_host, c.ui_port, str(c.logs_dir / "webserver.log"))
         )
+        comps.append(Component("web", c.web_host, c.web_port, str(c.logs_dir / "web.log")))
         return comps
 
     def recorded_components(self) -> list[Component]:
@@ -210,7 +211,7 @@ class Stack(StackControl):
             raise StackError(
                 f"ports already in use: {', '.join(busy)}. Stop what listens there, or choose "
                 "other ports (MINIO_ENDPOINT, MONGO_CONNECTION_STRING, DAGSTER_UI_PORT, "
-                "ASSET_LANES_GRPC_PORT, LEGACY_INGEST_GRPC_PORT)."
+                "ASSET_LANES_GRPC_PORT, LEGACY_INGEST_GRPC_PORT, ETL_WEB_PORT)."
             )
         self.preflight()
         for directory in (c.state_dir, c.logs_dir, c.pids_dir):
@@ -298,6 +299,12 @@ class Stack(StackControl):
             self._dagster_process(
                 "webserver", webserver_argv, c.ui_host, c.ui_port, health=self.client.reachable
             ),
+            self._remaining(deadline),
+        )
+        # The dataset catalog reads the same ledger and lake (and links runs to the UI).
+        web_argv = [python, "-m", "etl_web", "--host", c.web_host, "--port", str(c.web_port)]
+        self._spawn(
+            self._dagster_process("web", web_argv, c.web_host, c.web_port),
             self._remaining(deadline),
         )
         self.wait_healthy(self._remaining(deadline))

@@ -1,6 +1,6 @@
 """Settings of one local platform stack: endpoints, credentials, databases, state directory.
 
-``StackConfig.from_env`` reads the DESIGN.md environment variables (plus UI / gRPC ports);
+``StackConfig.from_env`` reads the platform's environment variables (plus UI / gRPC ports);
 ``isolated_config`` gives a throwaway stack of its own (tests, benchmarks).
 """
 
@@ -120,6 +120,9 @@ class StackConfig:
     mongo_port: int = 27017
     ui_host: str = LOOPBACK
     ui_port: int = 3000
+    # The dataset catalog (etl-web): a web app and STAC API over the ledger.
+    web_host: str = LOOPBACK
+    web_port: int = 8080
     postgres_host: str = LOOPBACK
     postgres_port: int = 5432
     postgres_user: str = "postgres"
@@ -144,7 +147,7 @@ class StackConfig:
         infra_dir: Path,
         environ: Mapping[str, str] | None = None,
     ) -> StackConfig:
-        """Defaults overridden by the DESIGN.md environment variables (plus UI / gRPC ports)."""
+        """Defaults overridden by the platform's environment variables (plus UI / gRPC ports)."""
         env = os.environ if environ is None else environ
         s3_host, s3_port = _host_port(env.get("MINIO_ENDPOINT", "127.0.0.1:9000"), "MINIO_ENDPOINT")
         mongo_host, mongo_port = _mongo_host_port(
@@ -170,6 +173,8 @@ class StackConfig:
             mongo_port=mongo_port,
             ui_host=env.get("DAGSTER_UI_HOST", LOOPBACK),
             ui_port=_int_env(env, "DAGSTER_UI_PORT", 3000),
+            web_host=env.get("ETL_WEB_HOST", LOOPBACK),
+            web_port=_int_env(env, "ETL_WEB_PORT", 8080),
             postgres_host=pg_host,
             postgres_port=pg_port,
             postgres_user=pg_user,
@@ -207,6 +212,10 @@ class StackConfig:
     @property
     def ui_url(self) -> str:
         return f"http://{self.ui_host}:{self.ui_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
 
     @property
     def s3_endpoint(self) -> str:
@@ -267,6 +276,9 @@ class StackConfig:
         env = {**os.environ, **self.environment()}
         env[STATE_MARKER_ENV] = str(self.state_dir)
         env["PYTHONUNBUFFERED"] = "1"
+        # Only the stack's own processes are the deployed instance (sensors running); not in
+        # platform.env, so a `dg dev` started with those settings keeps its sensors stopped.
+        env["ETL_DEPLOYED"] = "1"
         return env
 
 
@@ -289,6 +301,7 @@ def isolated_config(state_dir: Path, *, label: str, **overrides: Any) -> StackCo
         "compute_database": f"spatial_compute_{label}_{token}",
         "dagster_database": f"dagster_{label}_{token}",
         "ui_port": free_port(),
+        "web_port": free_port(),
         "locations": tuple(replace(loc, port=free_port()) for loc in DEFAULT_LOCATIONS),
     }  # fmt: skip
     base = StackConfig.from_env(state_dir, root / "infra", environ={})

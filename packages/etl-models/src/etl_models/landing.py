@@ -11,6 +11,7 @@ type with the same reason.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 
@@ -58,6 +59,23 @@ def raw_file_key_problem(key: object) -> str | None:
     return problem
 
 
+def manifest_name_problem(key: str) -> str | None:
+    """Why the object ``key`` under ``manifests/`` cannot be taken in as a manifest (``None``:
+    it can). Any case of ``.json`` is accepted; the sentence names the fix."""
+    if not key.lower().endswith(".json"):
+        name = key.rsplit("/", 1)[-1] or key
+        stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name.lstrip(".")
+        return (
+            f"{key} is not a manifest: only .json files belong in {MANIFEST_PREFIX}; upload "
+            f"the manifest as {MANIFEST_PREFIX}{stem or 'batch'}.json (raw files go under "
+            "<batch_id>/)"
+        )
+    problem = object_key_problem(key)
+    if problem is not None:
+        return f"manifest key {key!r} is not usable: {problem}; upload it under a plain name"
+    return None
+
+
 def split_s3_uri(uri: str) -> tuple[str, str] | None:
     """``(bucket, key)`` of ``s3://bucket/key`` (key may be empty), ``None`` if not s3://."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
@@ -71,9 +89,21 @@ def manifest_key_for(name: str) -> str:
     return MANIFEST_PREFIX + name
 
 
+UNSAFE_ARCHIVE_PREFIX = ARCHIVE_PREFIX + "unsafe-keys/"
+
+
 def archive_key_for(manifest_key: str) -> str:
-    """``archive/{manifest_key}``: where a processed manifest is archived (run tag contract)."""
-    return ARCHIVE_PREFIX + manifest_key
+    """``archive/{manifest_key}``: where a processed manifest is archived (run tag contract).
+
+    A key that is not a plain object key (``manifests//x.json``, ``%2e``, control characters)
+    cannot be mirrored under ``archive/``; it is archived under a name derived from its hash,
+    so it is still taken out of ``manifests/`` with its rejection report instead of failing
+    every intake tick.
+    """
+    if object_key_problem(manifest_key) is None:
+        return ARCHIVE_PREFIX + manifest_key
+    digest = hashlib.sha256(manifest_key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{UNSAFE_ARCHIVE_PREFIX}{digest}.json"
 
 
 def rejection_report_key_for(manifest_key: str) -> str:

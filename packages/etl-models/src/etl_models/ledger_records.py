@@ -130,6 +130,13 @@ class ManifestRecord(LedgerModel):
     dataset_id: str | None = None
     status: ManifestStatus
     error: str | None = None
+    # What the user should know although nothing failed: a low join match rate, schema
+    # drift, rows repaired or dropped, an intent that looks like a typo. One plain sentence
+    # each, shown by the CLI and the catalog.
+    warnings: list[str] = Field(default_factory=list)
+    # The batch this one resubmits (``etl resubmit``), from the manifest's
+    # ``metadata.tags.resubmit_of``; the old batch's activity log links forward.
+    resubmit_of: str | None = None
     manifest: dict[str, Any] | None = None
     fingerprint: str | None = None
     status_history: list[StatusChange] = Field(default_factory=list)
@@ -179,7 +186,8 @@ class RunRecord(LedgerModel):
     partition_key: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     status: RunStatus
-    error: str | None = None
+    error: str | None = None  # one sentence for the uploader
+    error_detail: str | None = None  # the technical chain, for operators only
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     status_history: list[StatusChange] = Field(default_factory=list)
@@ -224,6 +232,9 @@ class ColumnInfo(LedgerModel):
     name: str
     type: str
     description: str | None = None
+    # The name in the user's file (a shapefile's STATE_FIPS, a CSV header), where ``name``
+    # is the lake's (state_fips); join keys resolve against either.
+    source_name: str | None = None
 
 
 def asset_content_hash(
@@ -270,9 +281,17 @@ class AssetRecord(LedgerModel):
     size_bytes: int | None = Field(default=None, ge=0)
     lake_etag: str | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
+    # Human metadata from the manifest (title, description, source, license, attribution,
+    # keywords, providers): see ``etl_models.dataset_metadata``.
+    metadata: dict[str, Any] = Field(default_factory=dict)
     lane: str | None = None
     batch_id: str | None = None
     run_id: PyObjectId | None = None
+    # A deprecated version stays in the lake and the ledger (never deleted); listings mark it
+    # and people are told to use another version.
+    deprecated_at: UtcDatetime | None = None
+    deprecated_by: str | None = None
+    deprecation_reason: str | None = None
     created_at: UtcDatetime = Field(default_factory=utc_now)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from etl_models.dataset_metadata import DescriptiveFields
 from etl_models.formats import (
     JOIN_INTENT,
     FileType,
@@ -43,16 +44,14 @@ from etl_models.identity import (
     derive_dataset_id,
     validate_dataset_id,
 )
-from etl_models.landing import raw_file_key_problem, split_s3_uri
+from etl_models.join_config import COLUMN_NAME_MAX, JoinConfig, JoinHow
+from etl_models.landing import object_key_problem, raw_file_key_problem, split_s3_uri
 from etl_models.manifest_bytes import ManifestBytesError, decode_manifest_bytes
 from etl_models.manifest_errors import FieldError, ManifestValidationError, flatten_errors
 from etl_models.settings import LANDING_BUCKET
 
-JoinHow = Literal["left", "inner", "right", "outer"]
-
 INTENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 TAG_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$"
-COLUMN_NAME_MAX = 128
 MAX_FILES = 1000
 
 _CRS_PATTERN = re.compile(r"^(EPSG|ESRI):\d{4,6}$|^OGC:CRS84$", re.IGNORECASE)
@@ -117,10 +116,24 @@ class ManifestFile(_Strict):
         None, description="GDAL driver or common name; inferred from the extension when absent"
     )
     crs: StrictStr | None = Field(
-        None, description="Declares or overrides a missing source CRS, e.g. EPSG:28355"
+        None,
+        description=(
+            "CRS of a file that has none, e.g. EPSG:28355 (assigned, not reprojected); a file "
+            "whose own CRS differs is rejected rather than silently moved"
+        ),
     )
     layer: StrictStr | None = Field(
         None, min_length=1, max_length=255, description="Layer to read (GeoPackage etc.)"
+    )
+    member: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description=(
+            "For a .zip of vector data: the dataset inside the archive to read, as the zip "
+            "lists it, e.g. 'roads/roads.shp'; needed when the zip holds several datasets. "
+            "The format is inferred from the member's extension when not given"
+        ),
     )
     options: FileOptions | None = None
 
@@ -144,9 +157,32 @@ class ManifestFile(_Strict):
             )
         return value.upper()
 
+    @field_validator("member")
+    @classmethod
+    def _plain_member(cls, value: str | None) -> str | None:
+        problem = None if value is None else object_key_problem(value)
+        if problem:
+            raise _err(
+                "member",
+                "member '{value}' is not a path inside a zip: {problem}; write it as the zip "
+                "lists it, e.g. 'roads/roads.shp'",
+                value=value,
+                problem=problem,
+            )
+        return value
+
     @model_validator(mode="after")
     def _format_matches_type(self) -> ManifestFile:
-        canonical = canonical_format(self.type, self.format, self.path)
+        if self.member is not None and (
+            self.type != "vector" or not self.path.lower().endswith(".zip")
+        ):
+            raise _err(
+                "member_without_zip",
+                "member names a dataset inside a .zip of vector data; remove it, or point "
+                "path at the zip archive",
+                field="member",
+            )
+        canonical = canonical_format(self.type, self.format, self.member or self.path)
         object.__setattr__(self, "format", canonical)
         if self.type == "raster" and self.options is not None:
             raise _err(
@@ -227,35 +263,10 @@ def landing_key(path: str, landing_bucket: str = LANDING_BUCKET) -> str:
 TagValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 
 
-class JoinConfig(_Strict):
-    """How ``join_datasets`` joins a tabular dataset (left side) onto a spatial one."""
+class ManifestMetadata(DescriptiveFields):
+    """Descriptive fields (title, description, source, license, attribution, keywords,
+    providers: see ``etl_models.dataset_metadata``), tags and the join configuration."""
 
-    spatial_dataset_id: StrictStr
-    tabular_dataset_id: StrictStr
-    left_key: StrictStr = Field(
-        min_length=1, max_length=COLUMN_NAME_MAX, description="column of the tabular dataset"
-    )
-    right_key: StrictStr | None = Field(
-        None,
-        min_length=1,
-        max_length=COLUMN_NAME_MAX,
-        description="column of the spatial dataset; defaults to left_key",
-    )
-    spatial_version: StrictInt | None = Field(None, ge=1, description="pinned version, else latest")
-    tabular_version: StrictInt | None = Field(None, ge=1, description="pinned version, else latest")
-    how: JoinHow = "left"
-
-    @field_validator("spatial_dataset_id", "tabular_dataset_id")
-    @classmethod
-    def _dataset_ids(cls, value: str) -> str:
-        return validate_dataset_id(value)
-
-    @property
-    def effective_right_key(self) -> str:
-        return self.right_key or self.left_key
-
-
-class ManifestMetadata(_Strict):
     project: StrictStr | None = Field(None, max_length=128)
     title: StrictStr | None = Field(None, max_length=256)
     description: StrictStr | None = Field(None, max_length=4096)
@@ -418,6 +429,7 @@ __all__ = [
     "FieldError",
     "FileOptions",
     "JoinConfig",
+    "JoinHow",
     "Manifest",
     "ManifestFile",
     "ManifestMetadata",

@@ -27,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from etl_models.cursor import ManifestCursor
+from etl_models.cursor import ManifestCursor, manifest_object_version
 from etl_models.intake import RunPlan, archive_key_for, plan_run
+from etl_models.landing import manifest_name_problem
 from etl_models.ledger_records import ActivityLog
 from etl_models.manifest import (
     FieldError,
@@ -144,6 +145,9 @@ def _prepare(
     raw-file existence checks overlap like the body reads do (a tick's cost is then dominated
     by I/O latency divided by the thread count, not summed up per manifest).
     """
+    name_problem = manifest_name_problem(listed.key)
+    if name_problem is not None:  # not read: rejected by the default lane, with a record
+        return _Read(listed.key, listed, None, name_problem)
     read = _read(store, listed.key, listed)
     if read.document is None or read.read_error is not None:
         return read
@@ -213,21 +217,26 @@ def evaluate_intake(
     owned lane is enabled). At most ``max_per_tick`` new manifests are read per tick.
     """
     emit = on_event or log.info
-    cursor = ManifestCursor(cursor.keys, cursor.max_keys)
+    cursor = ManifestCursor(cursor.entries, cursor.max_keys)
     result = IntakeResult(cursor=cursor)
-    new = [m for m in store.list_manifest_objects() if m.key not in cursor]
+    # Skipped only when this very object was processed: the same name uploaded again (a new
+    # ETag or upload time) is a new manifest, however recently the name was used.
+    every = store.list_manifest_objects()
+    cursor.retain(m.key for m in every)
+    new = [m for m in every if not cursor.seen(m.key, _version(m))]
     listed, result.deferred = new[:max_per_tick], max(0, len(new) - max_per_tick)
     if not listed:
         return result
+    versions = {m.key: _version(m) for m in listed}
     requeued, queued_elsewhere = _requeued(
         store, ledger, listed, operator, owned_lanes, enabled_lanes
     )
     for key, queued in requeued.items():
         result.queued.append(queued)
-        cursor.mark(key)
+        cursor.mark(key, versions[key])
     for key in queued_elsewhere:
         result.foreign.append(key)
-        cursor.mark(key)
+        cursor.mark(key, versions[key])
     skip = set(requeued) | set(queued_elsewhere)
     batch = [m for m in listed if m.key not in skip]
     if not batch:
@@ -255,7 +264,7 @@ def evaluate_intake(
             if read.meta is None and read.read_error is None:
                 continue  # vanished: owned and archived by another sensor meanwhile
             if owner_lane(read.document) not in owned_lanes:
-                cursor.mark(read.key)
+                cursor.mark(read.key, versions[read.key])
                 result.foreign.append(read.key)
                 continue
             ours.append(read)
@@ -278,9 +287,14 @@ def evaluate_intake(
         result.queued.extend(part.queued)
         result.rejected.extend(part.rejected)
         result.disabled.extend(part.disabled)
-        cursor.mark(read.key)
+        cursor.mark(read.key, versions[read.key])
     _log_queued(ledger, result.queued, operator)
     return result
+
+
+def _version(listed: ObjectMetadata) -> str | None:
+    """The cursor's version token of a listed manifest object."""
+    return manifest_object_version(listed.etag, listed.last_modified)
 
 
 def _log_queued(ledger: Ledger, queued: Iterable[QueuedManifest], operator: str) -> None:
@@ -423,8 +437,19 @@ def _settle(
         error = ManifestValidationError([FieldError("batch_id", reason)])
         _reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
         return
+    _record_notes(ledger, manifest)
     emit(f"queued {key} (batch {manifest.batch_id}) for {item.plan.job_name}")
     result.queued.append(QueuedManifest(key, manifest, item.plan, etag))
+
+
+def _record_notes(ledger: Ledger, manifest: Manifest) -> None:
+    """What preflight noticed but does not reject (an intent that looks like a typo) becomes
+    a warning on the batch's record, where ``etl status`` shows it."""
+    from etl_pipeline.lanes.preflight import preflight
+
+    notes = preflight(manifest).notes
+    if notes:
+        ledger.add_manifest_warnings(manifest.batch_id, notes)
 
 
 def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
@@ -432,16 +457,10 @@ def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) ->
     a recipe that does not fit the batch or invalid recipe overrides in the tags."""
     from etl_pipeline.lanes.join import resolve_join
     from etl_pipeline.lanes.preflight import preflight
+    from etl_pipeline.raw_file_checks import raw_file_problems
 
     errors: list[FieldError] = list(preflight(manifest).problems)
-    for index, item in enumerate(manifest.files):
-        if not store.landing_object_exists(item.key):
-            errors.append(
-                FieldError(
-                    f"files[{index}].path",
-                    f"{item.path} does not exist; upload the file before the manifest",
-                )
-            )
+    errors.extend(raw_file_problems(store, manifest))
     join = manifest.metadata.join_config
     if join is not None:
         errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)
@@ -509,9 +528,3 @@ def _reject(
     emit(f"rejected {key}: {reason}")
     entry = RejectedManifest(key, reason, batch_id, archive_key)
     (result.disabled if disabled else result.rejected).append(entry)
-
-
-def pending_manifest_keys(store: ObjectStore, keys: Iterable[str]) -> list[str]:
-    """Which of ``keys`` are still waiting in ``manifests/`` (not archived yet)."""
-    waiting = set(store.list_manifest_keys())
-    return [k for k in keys if k in waiting]

@@ -103,11 +103,15 @@ def record_run_finished(
     run: RunContext,
     status: RunStatus,
     error: str | None = None,
+    *,
+    error_detail: str | None = None,
 ) -> None:
     """Mirror a run end (success, failure with its error text, canceled) into the ledger.
 
-    A run that ends without ever starting (canceled while queued, failed at launch) still
-    gets its record, and its manifest is archived here.
+    ``error`` is the uploader's sentence (manifest and run ``error``); ``error_detail`` the
+    technical chain, kept on the run record only. A run that ends without ever starting
+    (canceled while queued, failed at launch) still gets its record, and its manifest is
+    archived here.
     """
     batch_id = run.batch_id
     if not batch_id:
@@ -117,6 +121,7 @@ def record_run_finished(
         run.dagster_run_id,
         status,
         error=error,
+        error_detail=error_detail[:MAX_ERROR_CHARS] if error_detail else None,
         batch_id=run.batch_id,
         lane=run.tags.get(TAG_LANE),
         job_name=run.job_name,

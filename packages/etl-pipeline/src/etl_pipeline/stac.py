@@ -1,7 +1,9 @@
 """STAC Items beside each lake version (CONVENTIONS.md: describe every lake version).
 
 The item carries the dataset's bbox and footprint in EPSG:4326, its CRS through the
-projection extension, the data asset with its media type, and links back to the previous
+projection extension, its columns (with their names in the source files) through the table
+extension, the human metadata of the manifest (license, keywords, providers, title,
+description), the data asset with its media type, and links back to the previous
 version and the parent datasets of a join. Validation runs offline against the STAC core
 schemas that pystac ships; extension fields are checked here directly, because fetching
 extension schemas at run time would break the platform's offline promise.
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+TABLE_EXTENSION = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
 GEOPARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 STAC_MEDIA_TYPE = "application/geo+json"
@@ -46,6 +49,41 @@ class StacInput:
     recipe: Mapping[str, Any] = field(default_factory=dict)
     parents: Sequence[tuple[str, int]] = ()  # (dataset_id, version) of join parents
     extra_properties: Mapping[str, Any] = field(default_factory=dict)
+    columns: Sequence[Any] = ()  # ColumnInfo of a table (GeoParquet/Parquet), not raster bands
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # etl_models.dataset_metadata
+
+
+def _metadata_properties(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """STAC common metadata from the manifest's human metadata."""
+    from etl_models.dataset_metadata import is_spdx_expression
+
+    out: dict[str, Any] = {}
+    license_text = metadata.get("license")
+    if license_text:
+        # STAC takes an SPDX expression or "other"; free text is kept beside it.
+        out["license"] = license_text if is_spdx_expression(license_text) else "other"
+        if out["license"] == "other":
+            out["etl:license"] = license_text
+    if metadata.get("keywords"):
+        out["keywords"] = list(metadata["keywords"])
+    if metadata.get("providers"):
+        out["providers"] = [dict(p) for p in metadata["providers"]]
+    for name in ("source", "attribution"):
+        if metadata.get(name):
+            out[f"etl:{name}"] = metadata[name]
+    return out
+
+
+def _table_columns(columns: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for column in columns:
+        entry = {"name": column.name, "type": column.type}
+        if column.description:
+            entry["description"] = column.description
+        if column.source_name:
+            entry["etl:source_name"] = column.source_name
+        out.append(entry)
+    return out
 
 
 def _footprint(bbox: Sequence[float]) -> dict[str, Any]:
@@ -86,6 +124,11 @@ def build_item(spec: StacInput) -> dict[str, Any]:
         properties["etl:batch_id"] = spec.batch_id
     if spec.recipe:
         properties["etl:recipe"] = dict(spec.recipe)
+    properties.update(_metadata_properties(spec.metadata))
+    if spec.columns:
+        properties["table:columns"] = _table_columns(spec.columns)
+        if spec.row_count is not None:
+            properties["table:row_count"] = spec.row_count
     properties.update(spec.extra_properties)
     item = pystac.Item(
         id=f"{spec.dataset_id}-v{spec.version}",
@@ -94,6 +137,8 @@ def build_item(spec: StacInput) -> dict[str, Any]:
         datetime=spec.created.astimezone(UTC),
         properties=properties,
     )
+    if spec.columns:
+        item.stac_extensions.append(TABLE_EXTENSION)
     if spec.crs:
         item.stac_extensions.append(PROJECTION_EXTENSION)
         item.properties["proj:code"] = spec.crs
@@ -149,6 +194,14 @@ def validate_item(data: Mapping[str, Any]) -> None:
             raise StacValidationError(
                 f"STAC item {data.get('id')!r}: proj:code must be an authority code like "
                 f"'EPSG:4326' (got {code!r})"
+            )
+    if TABLE_EXTENSION in data.get("stac_extensions", []):
+        columns = data.get("properties", {}).get("table:columns")
+        if not isinstance(columns, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) for c in columns
+        ):
+            raise StacValidationError(
+                f"STAC item {data.get('id')!r}: table:columns must be a list of objects with a name"
             )
     bbox = data.get("bbox")
     if bbox is not None and (bbox[0] > bbox[2] or bbox[1] > bbox[3]):

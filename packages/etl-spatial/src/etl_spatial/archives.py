@@ -75,18 +75,16 @@ def _s3_client(gdal_env: Mapping[str, str]) -> Any:
     )
 
 
-def zip_members(archive: str, gdal_env: Mapping[str, str] | None = None) -> list[str] | None:
-    """Member names of ``archive`` (a local path or ``/vsis3/bucket/key``); ``None`` if the
-    archive cannot be listed here (e.g. ``/vsicurl/``), in which case GDAL opens the root."""
-    if archive.startswith("/vsis3/"):
-        if not gdal_env or "AWS_S3_ENDPOINT" not in gdal_env:
-            return None
-        bucket, _, key = archive[len("/vsis3/") :].partition("/")
-        handle: Any = io.BufferedReader(_S3RangeReader(_s3_client(gdal_env), bucket, key), 65536)
-    elif archive.startswith("/vsi"):
-        return None
-    else:
-        handle = Path(archive).open("rb")  # noqa: SIM115 - closed below
+def s3_range_reader(gdal_env: Mapping[str, str], bucket: str, key: str) -> io.RawIOBase:
+    """A seekable reader of S3 object ``key``, with the S3 settings GDAL is given."""
+    return _S3RangeReader(_s3_client(gdal_env), bucket, key)
+
+
+def stored_zip_members(client: Any, bucket: str, key: str) -> list[str]:
+    """Member names of the zip object ``key`` in ``bucket``, read with a few ranged GETs
+    (``client`` is a minio client). Raises ``zipfile.BadZipFile`` for a file that is not a zip.
+    """
+    handle = io.BufferedReader(_S3RangeReader(client, bucket, key), 65536)
     try:
         with zipfile.ZipFile(handle) as zf:
             return zf.namelist()
@@ -94,25 +92,39 @@ def zip_members(archive: str, gdal_env: Mapping[str, str] | None = None) -> list
         handle.close()
 
 
-def resolve_zip_member(
-    path: str, driver: str | None, gdal_env: Mapping[str, str] | None = None, label: str = ""
-) -> str:
-    """``/vsizip/<archive>.zip`` -> ``/vsizip/<archive>.zip/<member>`` for the one dataset in it.
-
-    Paths that already name a member, and archives that cannot be listed, are returned as is.
-    """
-    if not path.startswith("/vsizip/") or not path.lower().endswith(".zip"):
-        return path
-    archive = path[len("/vsizip/") :]
-    name = label or path
+def zip_members(archive: str, gdal_env: Mapping[str, str] | None = None) -> list[str] | None:
+    """Member names of ``archive`` (a local path or ``/vsis3/bucket/key``); ``None`` if the
+    archive cannot be listed here (e.g. ``/vsicurl/``), in which case GDAL opens the root."""
+    if archive.startswith("/vsis3/"):
+        if not gdal_env or "AWS_S3_ENDPOINT" not in gdal_env:
+            return None
+        bucket, _, key = archive[len("/vsis3/") :].partition("/")
+        return stored_zip_members(_s3_client(gdal_env), bucket, key)
+    elif archive.startswith("/vsi"):
+        return None
+    else:
+        handle: Any = Path(archive).open("rb")  # noqa: SIM115 - closed below
     try:
-        members = zip_members(archive, gdal_env)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise ArchiveError(
-            f"{name}: not a readable zip archive ({exc}); upload a zip made by a standard tool"
-        ) from None
-    if members is None:
-        return path
+        with zipfile.ZipFile(handle) as zf:
+            return zf.namelist()
+    finally:
+        handle.close()
+
+
+def choose_member(
+    members: list[str], driver: str | None, member: str | None = None, name: str = "the zip"
+) -> str:
+    """The member of a zip to read: ``member`` when the manifest names one (it must be in the
+    zip), else the one dataset of ``driver``'s kind the zip holds. Raises
+    :class:`ArchiveError` naming what the zip holds and the manifest field to set."""
+    if member is not None:
+        if member not in members:
+            listed = [m for m in members if not m.endswith("/")][:20]
+            raise ArchiveError(
+                f"{name}: files[].member {member!r} is not in the zip, which holds "
+                f"{', '.join(listed) or 'nothing'}; write the member as the zip lists it"
+            )
+        return member
     extensions = VECTOR_EXTENSIONS.get(driver or "", None) or tuple(
         ext for exts in VECTOR_EXTENSIONS.values() for ext in exts
     )
@@ -130,7 +142,35 @@ def resolve_zip_member(
         )
     if len(candidates) > 1:
         raise ArchiveError(
-            f"{name}: the zip holds several datasets ({', '.join(candidates[:10])}); "
-            "upload one dataset per zip or name the member in the path"
+            f"{name}: the zip holds several datasets ({', '.join(candidates[:10])}); choose "
+            f'one with the file\'s "member" in the manifest, e.g. "member": "{candidates[0]}"'
         )
-    return f"{path}/{candidates[0]}"
+    return candidates[0]
+
+
+def resolve_zip_member(
+    path: str,
+    driver: str | None,
+    gdal_env: Mapping[str, str] | None = None,
+    label: str = "",
+    member: str | None = None,
+) -> str:
+    """``/vsizip/<archive>.zip`` -> ``/vsizip/<archive>.zip/<member>``: the member the manifest
+    names, else the one dataset in the archive (see :func:`choose_member`).
+
+    Paths that already name a member are returned as is; so are archives that cannot be
+    listed, with ``member`` appended when given.
+    """
+    if not path.startswith("/vsizip/") or not path.lower().endswith(".zip"):
+        return path
+    archive = path[len("/vsizip/") :]
+    name = label or path
+    try:
+        members = zip_members(archive, gdal_env)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ArchiveError(
+            f"{name}: not a readable zip archive ({exc}); upload a zip made by a standard tool"
+        ) from None
+    if members is None:
+        return f"{path}/{member}" if member else path
+    return f"{path}/{choose_member(members, driver, member, name)}"

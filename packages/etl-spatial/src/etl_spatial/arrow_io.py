@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl_spatial.geoparquet import read_geo_metadata
+from etl_spatial.geoparquet import (
+    covering_bbox_column,
+    geometry_column_metadata,
+    has_geo_metadata,
+    read_geo_metadata,
+)
 from etl_spatial.identifiers import quote_identifier, validate_identifier
 from etl_spatial.loader import FID_COLUMN, GEOMETRY_COLUMN
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import geopandas as gpd
     import pyarrow as pa
     from psycopg import sql
@@ -248,7 +255,7 @@ def srid_from_geoparquet_metadata(arrow_table: pa.Table, geometry_column: str) -
     """EPSG code of ``geometry_column`` from the table's GeoParquet ``geo`` metadata, if any
     (4326 for GeoParquet's default OGC:CRS84, see :mod:`etl_spatial.crs`)."""
     from etl_spatial.crs import epsg_code
-    from etl_spatial.geoparquet import column_crs, geometry_column_metadata, has_geo_metadata
+    from etl_spatial.geoparquet import column_crs
 
     if not has_geo_metadata(arrow_table.schema):
         return None
@@ -273,39 +280,90 @@ def load_arrow_table(
     EPSG code in the table's GeoParquet ``geo`` metadata. A GeoParquet bbox covering column is
     dropped (PostGIS derives boxes itself). No index is created.
     """
-    from psycopg import sql
+    import pyarrow as pa
 
-    from etl_spatial.geoparquet import (
-        covering_bbox_column,
-        geometry_column_metadata,
-        has_geo_metadata,
+    reader = pa.RecordBatchReader.from_batches(arrow_table.schema, arrow_table.to_batches())
+    return _load_batches(postgis, schema, table, reader, geometry_column, srid)
+
+
+def load_parquet(
+    postgis: Postgis,
+    schema: RunSchema | str,
+    table: str,
+    path: str | Path,
+    *,
+    geometry_column: str | None = None,
+    srid: int | None = None,
+    batch_rows: int = 64_000,
+) -> int:
+    """:func:`load_arrow_table` for a (Geo)Parquet file, streamed: the file is read and sent
+    ``batch_rows`` at a time, so memory does not grow with the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    schema_arrow = parquet.schema_arrow
+    names = schema_arrow.names
+    if geometry_column is not None and has_geo_metadata(schema_arrow):
+        bbox = covering_bbox_column(geometry_column_metadata(schema_arrow, geometry_column))
+        names = [n for n in names if n != bbox]
+    reader = parquet.iter_batches(batch_size=batch_rows, columns=names)
+    kept = pa.schema([schema_arrow.field(n) for n in names], metadata=schema_arrow.metadata)
+    return _load_batches(
+        postgis,
+        schema,
+        table,
+        pa.RecordBatchReader.from_batches(kept, reader),
+        geometry_column,
+        srid,
     )
+
+
+def _load_batches(
+    postgis: Postgis,
+    schema: RunSchema | str,
+    table: str,
+    reader: pa.RecordBatchReader,
+    geometry_column: str | None,
+    srid: int | None,
+) -> int:
+    import pyarrow as pa
+    from psycopg import sql
 
     schema_name = _schema_name(schema)
     validate_identifier(table, what="table name")
+    source_schema = reader.schema
+    drop: list[str] = []
     if geometry_column is not None:
-        if geometry_column not in arrow_table.column_names:
+        if geometry_column not in source_schema.names:
             raise ArrowTransferError(
                 f"geometry column {geometry_column!r} not in the table "
-                f"(columns: {', '.join(arrow_table.column_names)})"
+                f"(columns: {', '.join(source_schema.names)})"
             )
         if srid is None:
-            srid = srid_from_geoparquet_metadata(arrow_table, geometry_column)
+            srid = srid_from_geoparquet_metadata(source_schema.empty_table(), geometry_column)
         if srid is None:
             raise ArrowTransferError(
                 f"no SRID for geometry column {geometry_column!r}: the data has no EPSG CRS in "
                 "its GeoParquet metadata; pass srid=... explicitly"
             )
-        if has_geo_metadata(arrow_table.schema):
+        if has_geo_metadata(source_schema):
             bbox_column = covering_bbox_column(
-                geometry_column_metadata(arrow_table.schema, geometry_column)
+                geometry_column_metadata(source_schema, geometry_column)
             )
-            if bbox_column in arrow_table.column_names:
-                arrow_table = arrow_table.drop_columns([bbox_column])
-    arrow_table = _normalise_for_ingest(arrow_table, geometry_column)
+            if bbox_column in source_schema.names:
+                drop.append(bbox_column)
 
+    def normalised(batch: pa.RecordBatch) -> pa.Table:
+        return _normalise_for_ingest(
+            pa.Table.from_batches([batch], schema=source_schema).drop_columns(drop),
+            geometry_column,
+        )
+
+    empty = source_schema.empty_table().drop_columns(drop)
+    target = _normalise_for_ingest(empty, geometry_column).schema
     definitions = []
-    for field in arrow_table.schema:
+    for field in target:
         if field.name == geometry_column:
             pg_type = sql.SQL("geometry(Geometry, {})").format(sql.Literal(int(srid or 0)))
         else:
@@ -316,8 +374,22 @@ def load_arrow_table(
     )
     with postgis.connect(autocommit=True) as conn:
         conn.execute(create)
+    batches = (b for batch in reader for b in normalised(batch).to_batches())
+    stream = pa.RecordBatchReader.from_batches(target, batches)
     with postgis.adbc_connect() as conn:
         with conn.cursor() as cursor:
-            rows = cursor.adbc_ingest(table, arrow_table, mode="append", db_schema_name=schema_name)
+            rows = cursor.adbc_ingest(table, stream, mode="append", db_schema_name=schema_name)
         conn.commit()
-    return int(rows) if rows is not None and rows >= 0 else arrow_table.num_rows
+    if rows is not None and rows >= 0:
+        return int(rows)
+    return _count(postgis, schema_name, table)
+
+
+def _count(postgis: Postgis, schema_name: str, table: str) -> int:
+    from psycopg import sql
+
+    with postgis.connect(autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(quote_identifier(schema_name, table))
+        ).fetchone()
+    return int(row[0]) if row else 0

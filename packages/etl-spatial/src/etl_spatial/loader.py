@@ -67,6 +67,8 @@ class LoadReport:
     promoted_to_multi: bool
     files: list[dict[str, Any]] = field(default_factory=list)
     """Per file: ``path`` (label), ``layer``, ``driver``, ``feature_count``, ``loaded_rows``."""
+    source_names: dict[str, str] = field(default_factory=dict)
+    """Loaded column -> its name in the source file (GDAL lower-cases and launders names)."""
 
 
 def _declared_crs_wkt(declared: str, label: str) -> str:
@@ -173,12 +175,14 @@ def load_vector(
     declared_crs: str | Sequence[str | None] | None = None,
     table: str = RAW_TABLE,
     timeout: float = DEFAULT_TIMEOUT,
+    keep_source_names: bool = False,
 ) -> LoadReport:
     """Load ``sources`` into ``schema.table`` (UNLOGGED, no index, geometry column ``geom``).
 
     ``gdal_env`` carries the S3 settings for ``/vsis3/`` (see :func:`etl_spatial.gdal.
     gdal_s3_env`); the PostgreSQL password goes to GDAL as ``PGPASSWORD``, never in argv.
     ``declared_crs`` is the manifest's ``crs``: one value for all files or one per file.
+    ``keep_source_names`` loads attribute names as the file has them (no laundering).
     """
     if not sources:
         raise VectorLoadError("no vector files to load; the manifest lists none")
@@ -211,6 +215,7 @@ def load_vector(
             append=index > 0,
             assign_crs=crs_text if crs_declared and info.crs is None else None,
             promote=promote,
+            launder=not keep_source_names,
         )
         completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
         _refuse_unresolved_crs(info, completed.stderr)
@@ -245,7 +250,25 @@ def load_vector(
         geometry_types=geometry_types,
         promoted_to_multi=promote,
         files=files,
+        source_names=source_names(infos[0], [c["name"] for c in column_types]),
     )
+
+
+def launder(name: str) -> str:
+    """GDAL's PostgreSQL name laundering (LAUNDER=YES): lower case, ``'``, ``-`` and ``#``
+    become ``_``."""
+    return "".join("_" if c in "'-#" else c for c in name.lower())
+
+
+def source_names(info: LayerInfo, loaded: Sequence[str]) -> dict[str, str]:
+    """Loaded column -> source field name: ogr2ogr creates one column per field, in field
+    order; if the counts differ, only columns that are a field's laundered name are named."""
+    attributes = [c for c in loaded if c != GEOMETRY_COLUMN]
+    fields = [f.name for f in info.fields]
+    if len(attributes) == len(fields):
+        return dict(zip(attributes, fields, strict=True))
+    by_launder = {launder(f): f for f in fields}
+    return {c: by_launder[c] for c in attributes if c in by_launder}
 
 
 def _ogr2ogr_args(
@@ -257,6 +280,7 @@ def _ogr2ogr_args(
     append: bool,
     assign_crs: str | None,
     promote: bool,
+    launder: bool = True,
 ) -> list[str]:
     source = info.source
     args = [
@@ -295,6 +319,8 @@ def _ogr2ogr_args(
             "-lco",
             "PRECISION=NO",
         ]
+        if not launder:
+            args += ["-lco", "LAUNDER=NO"]
     if promote:
         args += ["-nlt", "PROMOTE_TO_MULTI"]
     if assign_crs:

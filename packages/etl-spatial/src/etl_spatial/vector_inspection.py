@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl_spatial.gdal import gdal_config_in_process, scrub_secrets
+from etl_spatial.oversized_values import (
+    GEOJSON_VALUE_LIMIT,
+    is_value_too_long,
+    locate_long_value,
+)
 from etl_spatial.vector_source import VectorLoadError, VectorSource, resolve_source
 
 POLYGONAL_TYPES = frozenset({"polygon", "multipolygon"})
@@ -72,10 +77,29 @@ def _gdal_call(source: VectorSource, gdal_env: Mapping[str, str] | None, call: A
         with gdal_config_in_process(gdal_env):
             return call()
     except (DataSourceError, DataLayerError) as exc:
-        detail = scrub_secrets(str(exc), gdal_env)
+        detail = scrub_secrets(str(exc), gdal_env).replace(source.gdal_path(), "the file")
+        if is_value_too_long(detail):
+            raise VectorLoadError(_too_long_message(source, detail, gdal_env)) from None
         raise VectorLoadError(
             f"{source.name}: GDAL cannot read it as vector data ({detail})"
         ) from None
+
+
+def _too_long_message(source: VectorSource, detail: str, gdal_env: Mapping[str, str] | None) -> str:
+    feature, field = locate_long_value(source.path, detail, gdal_env)
+    where = " and ".join(
+        part
+        for part in (
+            f"feature {feature}" if feature else "",
+            f"field {field!r}" if field else "",
+        )
+        if part
+    )
+    return (
+        f"{source.name}: a value{' in ' + where if where else ''} is longer than the "
+        f"{GEOJSON_VALUE_LIMIT:,} characters GeoJSON values may have here; shorten it (keep "
+        "large documents as separate files), or upload the data as GeoPackage or FlatGeobuf"
+    )
 
 
 def list_layers(source: VectorSource, *, gdal_env: Mapping[str, str] | None = None) -> list[str]:

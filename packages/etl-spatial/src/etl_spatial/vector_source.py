@@ -35,7 +35,8 @@ class VectorSource:
     ``path`` is a GDAL path: ``/vsis3/bucket/key``, ``/vsizip//vsis3/bucket/key.zip`` (or
     ``.../key.zip/inner.shp``), ``/vsicurl/<presigned url>`` or a local path. ``label`` is what
     error messages call the file (e.g. ``files[0] (s3://landing-zone/b/roads.gpkg)``); it defaults
-    to ``path``. For CSV, coordinates come from lon/lat (``x_column``/``y_column``) or WKT
+    to ``path``. ``member`` names the dataset inside a zip archive (``files[].member``). For
+    CSV, coordinates come from lon/lat (``x_column``/``y_column``) or WKT
     (``wkt_column``) columns, detected by common names when not given.
     """
 
@@ -43,6 +44,7 @@ class VectorSource:
     format: str | None = None
     layer: str | None = None
     label: str | None = None
+    member: str | None = None
     x_column: str | None = None
     y_column: str | None = None
     wkt_column: str | None = None
@@ -97,7 +99,9 @@ def resolve_source(
     from etl_spatial.archives import ArchiveError, resolve_zip_member
 
     try:
-        path = resolve_zip_member(source.path, source.driver, gdal_env, label=source.name)
+        path = resolve_zip_member(
+            source.path, source.driver, gdal_env, label=source.name, member=source.member
+        )
     except ArchiveError as exc:
         raise VectorLoadError(str(exc)) from None
     if path == source.path:

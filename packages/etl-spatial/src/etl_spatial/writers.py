@@ -126,13 +126,20 @@ def raster_to_cog(
     compress: str = "DEFLATE",
     blocksize: int = 512,
     timeout: float = DEFAULT_TIMEOUT,
+    declared_crs: str | None = None,
+    label: str | None = None,
 ) -> RasterMetadata:
     """Convert GDAL raster ``src`` (e.g. ``/vsis3/...``) to a validated COG at local ``dst``.
 
     With ``target_crs`` the raster is reprojected by ``gdalwarp`` (``resampling`` applies;
     ``nearest`` by default so categorical values survive), else copied by ``gdal_translate``.
     Nodata is kept. The returned metadata has ``source_crs`` set to the input's CRS.
+    ``declared_crs`` (the manifest's ``files[].crs``) is assigned when the raster has none
+    (see :mod:`etl_spatial.raster_source` for the rules); ``label`` is what messages call
+    the file.
     """
+    from etl_spatial.raster_source import crs_to_assign, describe_raster_source
+
     if resampling not in RESAMPLING_METHODS:
         raise WriterError(
             f"resampling {resampling!r} is not supported; use one of "
@@ -140,12 +147,8 @@ def raster_to_cog(
         )
     if overview_resampling is not None and overview_resampling not in RESAMPLING_METHODS:
         raise WriterError(f"overview_resampling {overview_resampling!r} is not supported")
-    source = describe_raster(src, gdal_env=gdal_env)
-    if target_crs is not None and source.crs is None:
-        raise WriterError(
-            f"raster {src} has no CRS, so it cannot be reprojected to {target_crs}; "
-            "declare the file's crs in the manifest"
-        )
+    source = describe_raster_source(src, gdal_env=gdal_env, name=label)
+    assign = crs_to_assign(source, declared_crs, label or src)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creation = [
@@ -162,7 +165,7 @@ def raster_to_cog(
     if target_crs is None:
         run_gdal(
             "gdal_translate",
-            ["-of", "COG", *co_args, src, str(dst)],
+            ["-of", "COG", *(["-a_srs", assign] if assign else []), *co_args, src, str(dst)],
             env=gdal_env,
             timeout=timeout,
         )
@@ -172,6 +175,7 @@ def raster_to_cog(
             [
                 "-of",
                 "COG",
+                *(["-s_srs", assign] if assign else []),
                 "-t_srs",
                 target_crs,
                 "-r",
@@ -189,4 +193,4 @@ def raster_to_cog(
         )
     validate_cog(dst)
     info = describe_raster(str(dst))
-    return info.model_copy(update={"source_crs": source.crs})
+    return info.model_copy(update={"source_crs": source.crs or assign})

@@ -199,9 +199,32 @@ def normalize_header(header: str, position: int) -> str:
     return _truncate(text)
 
 
-def normalize_headers(headers: Sequence[str]) -> HeaderMapping:
-    """Normalise a header row into unique SQL-safe names (see the module docstring)."""
-    bases = [normalize_header(h, i) for i, h in enumerate(headers)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def keepable_header(header: str) -> bool:
+    """Whether ``header`` can name a lake column unchanged (``keep_source_names``): not
+    blank, no surrounding whitespace or control characters, at most 63 bytes (PostgreSQL,
+    where joins run, would cut a longer name)."""
+    text = str(header)
+    return (
+        bool(text.strip())
+        and text == text.strip()
+        and not _CONTROL.search(text)
+        and "\ufeff" not in text
+        and len(text.encode("utf-8")) <= MAX_NAME_BYTES
+    )
+
+
+def normalize_headers(headers: Sequence[str], *, keep_source_names: bool = False) -> HeaderMapping:
+    """Normalise a header row into unique SQL-safe names (see the module docstring).
+
+    With ``keep_source_names`` a header that :func:`keepable_header` accepts keeps its text
+    (``STATE_FIPS`` stays ``STATE_FIPS``); the others are normalised."""
+    bases = [
+        str(h) if keep_source_names and keepable_header(h) else normalize_header(h, i)
+        for i, h in enumerate(headers)
+    ]
     natural = set(bases)
     taken: set[str] = set()
     names: list[str] = []

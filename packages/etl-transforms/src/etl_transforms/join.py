@@ -16,12 +16,12 @@ A key matching several rows on the other side yields one output row per pair (SQ
 semantics); duplicate keys on either side are detected and reported so that fan-out is never
 silent, and ``JoinOptions.on_duplicate_spatial_keys='fail'`` turns it into an error.
 
-**Key rule.** Keys are compared as text: each key value is cast to ``text`` and trimmed of
-surrounding whitespace (space, tab, CR, LF); an empty or NULL key never matches. The
-comparison is exact and case-sensitive, so ``'007'`` matches ``'007'`` but not ``'7'`` and an
-integer ``7`` on one side matches only the text ``'7'`` on the other. This keeps identifier
-codes with leading zeros intact and makes type mismatches visible as unmatched keys instead of
-silent casts.
+**Key rule.** ``JoinSpec.key_match`` (:mod:`etl_transforms.join_keys`). The default,
+``trimmed``, compares keys as text trimmed of surrounding whitespace, case-sensitive: ``'007'``
+matches ``'007'`` but not ``'7'``, and an integer ``7`` matches only the text ``'7'``; this keeps
+codes with leading zeros intact and makes type mismatches visible as unmatched keys.
+``numeric`` compares numbers by value, ``casefold`` ignores case, ``exact`` does not trim. An
+empty or NULL key never matches. Key samples in the report are normalised keys.
 
 **Columns.** The output holds every spatial column (geometry included) in its original order,
 then every tabular column. A tabular column whose name is already taken gets the suffix
@@ -48,13 +48,14 @@ from etl_transforms.identifiers import (
     validate_column_name,
     validate_platform_name,
 )
+from etl_transforms.join_keys import DEFAULT_KEY_MATCH, KEY_RULES, KeyMatch, key_expression
 from etl_transforms.vector_profile import table_columns
 
 if TYPE_CHECKING:
     import psycopg
 
 JoinHow = Literal["left", "inner", "right", "outer"]
-KEY_RULE = "text, trimmed of whitespace; empty or NULL never matches; case-sensitive"
+KEY_RULE = KEY_RULES[DEFAULT_KEY_MATCH]
 _JOIN_SQL = {
     "left": "LEFT JOIN",
     "inner": "INNER JOIN",
@@ -84,6 +85,7 @@ class JoinSpec(BaseModel):
         None, min_length=1, description="column of the spatial dataset; defaults to left_key"
     )
     how: JoinHow = "left"
+    key_match: KeyMatch = DEFAULT_KEY_MATCH
 
     @model_validator(mode="after")
     def _default_right_key(self) -> JoinSpec:
@@ -98,11 +100,21 @@ class JoinSpec(BaseModel):
     @classmethod
     def from_join_config(cls, config: object) -> JoinSpec:
         """Build from :class:`etl_models.manifest.JoinConfig` (or anything with its fields)."""
+        how = getattr(config, "effective_how", None) or getattr(config, "how", None) or "left"
         return cls(
             left_key=config.left_key,  # type: ignore[attr-defined]
             right_key=getattr(config, "right_key", None),
-            how=getattr(config, "how", "left"),
+            how=how,
+            key_match=getattr(config, "key_match", DEFAULT_KEY_MATCH),
         )
+
+    def fingerprint(self) -> dict[str, object]:
+        """JSON-able identity for content hashes: the default key rule is left out, so joins
+        recorded before ``key_match`` existed keep their hash."""
+        data = self.model_dump(mode="json")
+        if data["key_match"] == DEFAULT_KEY_MATCH:
+            del data["key_match"]
+        return data
 
 
 class KeySample(BaseModel):
@@ -128,6 +140,7 @@ class JoinReport(BaseModel):
     how: JoinHow
     left_key: str
     right_key: str
+    key_match: KeyMatch = DEFAULT_KEY_MATCH
     key_rule: str = KEY_RULE
     rows_out: int
     tabular_rows: int
@@ -188,9 +201,9 @@ def plan_join_columns(
     return JoinColumnPlan(spatial=tuple(spatial_columns), tabular=tuple(out))
 
 
-def normalised_key(column: sql.Composable) -> sql.Composed:
-    """SQL for the key rule (module docstring) applied to ``column``."""
-    return sql.SQL("NULLIF(btrim({c}::text, E' \\t\\r\\n'), '')").format(c=column)
+def normalised_key(column: sql.Composable, rule: str = DEFAULT_KEY_MATCH) -> sql.Composed:
+    """SQL for the key rule ``rule`` (:mod:`etl_transforms.join_keys`) applied to ``column``."""
+    return key_expression(column, rule)
 
 
 def build_join_sql(
@@ -239,8 +252,12 @@ def build_join_sql(
         t=t,
         s=s,
         join=sql.SQL(_JOIN_SQL[spec.how]),
-        tkey=normalised_key(sql.SQL("{}.{}").format(t, sql.Identifier(spec.left_key))),
-        skey=normalised_key(sql.SQL("{}.{}").format(s, sql.Identifier(spec.spatial_key))),
+        tkey=normalised_key(
+            sql.SQL("{}.{}").format(t, sql.Identifier(spec.left_key)), spec.key_match
+        ),
+        skey=normalised_key(
+            sql.SQL("{}.{}").format(s, sql.Identifier(spec.spatial_key)), spec.key_match
+        ),
     )
 
 
@@ -327,8 +344,8 @@ def run_join(
 
     t_rel = sql.Identifier(schema, tabular_table)
     s_rel = sql.Identifier(schema, spatial_table)
-    t_key = normalised_key(sql.Identifier(spec.left_key))
-    s_key = normalised_key(sql.Identifier(spec.spatial_key))
+    t_key = normalised_key(sql.Identifier(spec.left_key), spec.key_match)
+    s_key = normalised_key(sql.Identifier(spec.spatial_key), spec.key_match)
     t_keys = sql.SQL("SELECT {k} AS k FROM {r}").format(k=t_key, r=t_rel)
     s_keys = sql.SQL("SELECT {k} AS k FROM {r}").format(k=s_key, r=s_rel)
     limit = options.key_sample_limit
@@ -409,6 +426,8 @@ def run_join(
         how=spec.how,
         left_key=spec.left_key,
         right_key=spec.spatial_key,
+        key_match=spec.key_match,
+        key_rule=KEY_RULES[spec.key_match],
         rows_out=rows_out,
         tabular_rows=tabular_rows,
         spatial_rows=spatial_rows,

@@ -69,14 +69,20 @@ def raster_to_lake_cog(
     gdal_env: Mapping[str, str] | None = None,
     *,
     timeout: float | None = None,
+    declared_crs: str | None = None,
+    label: str | None = None,
 ) -> RasterMetadata:
     """Convert GDAL raster ``src`` (a local path or ``/vsis3/...``) into a validated COG at the
     local path ``dst`` with the recipe's options; returns the writer's raster metadata (CRS,
-    source CRS, nodata, overview count, ...)."""
+    source CRS, nodata, overview count, ...).
+
+    ``declared_crs`` is the manifest's ``files[].crs``: assigned when the raster has none, an
+    error when it contradicts the raster's own. ``label`` names the file in errors."""
     from etl_spatial.writers import raster_to_cog
 
     options = options or RasterOptions()
     kwargs: dict[str, Any] = options.writer_arguments()
+    kwargs.update(declared_crs=declared_crs, label=label)
     if timeout is not None:
         kwargs["timeout"] = timeout
     return raster_to_cog(src, dst, gdal_env=gdal_env, **kwargs)

@@ -40,7 +40,10 @@ _PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
 OVERRIDE_TAGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "vector": MappingProxyType(
-            {"simplify_m": "simplification tolerance in metres (> 0), 0 to switch it off"}
+            {
+                "simplify_m": "simplification tolerance in metres (> 0), 0 to switch it off",
+                "keep_source_names": "true keeps attribute names as in the file (STATE_FIPS)",
+            }
         ),
         "raster": MappingProxyType(
             {
@@ -48,11 +51,17 @@ OVERRIDE_TAGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "resampling": "resampling method, e.g. 'nearest' for categorical rasters",
             }
         ),
-        "tabular": MappingProxyType({}),
+        "tabular": MappingProxyType(
+            {"keep_source_names": "true keeps headers as in the file where they are valid names"}
+        ),
         "join": MappingProxyType({}),
     }
 )
 """Per recipe kind: the ``metadata.tags`` keys that may override a parameter."""
+
+ADDED_PARAMS: Mapping[str, object] = MappingProxyType({"keep_source_names": False})
+"""Params added after recipes were first fingerprinted, with their default: left out of the
+fingerprint while at the default, so existing datasets keep their content hash."""
 
 
 class Recipe(BaseModel):
@@ -82,7 +91,11 @@ class Recipe(BaseModel):
             "name": self.name,
             "version": self.version,
             "kind": self.kind,
-            "params": self.params.model_dump(mode="json"),
+            "params": {
+                name: value
+                for name, value in self.params.model_dump(mode="json").items()
+                if name not in ADDED_PARAMS or value != ADDED_PARAMS[name]
+            },
         }
 
     def with_params(self, **changes: Any) -> Recipe:
@@ -103,6 +116,8 @@ class Recipe(BaseModel):
         changes: dict[str, Any] = {}
         if self.kind == "vector" and "simplify_m" in tags:
             changes["simplify_tolerance_m"] = _simplify_tolerance(tags["simplify_m"])
+        if self.kind in ("vector", "tabular") and "keep_source_names" in tags:
+            changes["keep_source_names"] = _tag_flag(tags, "keep_source_names")
         if self.kind == "raster":
             if "target_crs" in tags:
                 changes["target_crs"] = _tag_text(tags, "target_crs", "'EPSG:4326'")
@@ -148,6 +163,16 @@ def _simplify_tolerance(value: Any) -> float | None:
             "in metres such as 5, or 0 to switch simplification off"
         )
     return float(value) if value > 0 else None
+
+
+def _tag_flag(tags: Mapping[str, Any], key: str) -> bool:
+    value = tags[key]
+    if isinstance(value, bool):
+        return value
+    # ``etl submit --tag`` can only send text.
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise RecipeOverrideError(f"metadata.tags.{key} must be true or false (got {value!r})")
 
 
 def _tag_text(tags: Mapping[str, Any], key: str, example: str) -> str:

@@ -25,14 +25,21 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from etl_transforms.errors import TabularEncodingError, TabularParseError
+from etl_transforms.errors import TabularParseError
 from etl_transforms.headers import HeaderMapping, normalize_headers
+from etl_transforms.tabular_reader import (
+    MAX_BLOCK_SIZE,
+    RowLargerThanBlock,
+    read_raw_headers,
+    refuse_wide_unicode,
+    text_batches,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,6 +81,9 @@ class TabularOptions(BaseModel):
     column_types: dict[str, ColumnType] = Field(
         default_factory=dict,
         description="forced types by normalised (or original) column name; skips inference",
+    )
+    keep_source_names: bool = Field(
+        False, description="keep headers unchanged where they are valid column names"
     )
 
     @field_validator("encoding")
@@ -123,117 +133,6 @@ class TabularReport(BaseModel):
     blocks_read: int = Field(description="blocks streamed in the conversion pass")
     row_groups: int
     options: TabularOptions
-
-
-# --- reading -----------------------------------------------------------------------------------
-
-
-def _encoding_error(src: Path, options: TabularOptions, detail: str) -> TabularEncodingError:
-    return TabularEncodingError(
-        f"{src.name} is not valid {options.encoding} text ({detail}); set the file's "
-        "options.encoding to the encoding it was saved in (e.g. 'latin-1' or 'cp1252')"
-    )
-
-
-def _translate_error(exc: Exception, src: Path, options: TabularOptions) -> Exception:
-    """Turn pyarrow / codec errors into errors that name the option to change."""
-    if isinstance(exc, UnicodeDecodeError):
-        return _encoding_error(src, options, f"{exc.reason} at byte {exc.start}")
-    message = str(exc)
-    if "UTF8" in message and "invalid" in message:
-        return _encoding_error(src, options, message)
-    if "Expected" in message and "columns" in message:
-        return TabularParseError(
-            f"{src.name}: {message}; a row has a different number of fields than the header. "
-            f"Check options.delimiter (currently {options.delimiter!r}) and quoting "
-            f"(options.quote_char {options.quote_char!r})"
-        )
-    if "straddl" in message or ("block" in message.lower() and "size" in message.lower()):
-        return TabularParseError(
-            f"{src.name}: {message}; a single row is larger than options.block_size "
-            f"({options.block_size} bytes); increase it"
-        )
-    if "Empty CSV file" in message:
-        return TabularParseError(f"{src.name} is empty; a header row is required")
-    return TabularParseError(f"{src.name}: cannot read as delimited text: {message}")
-
-
-def _arrow_encoding(options: TabularOptions) -> str:
-    # Arrow decodes UTF-8 natively; other encodings are transcoded by Python codecs while
-    # streaming.
-    return "utf8" if options.is_utf8 else options.encoding
-
-
-def _read_raw_headers(src: Path, options: TabularOptions) -> list[str]:
-    import pyarrow.csv as pacsv
-
-    try:
-        reader = pacsv.open_csv(
-            src,
-            read_options=pacsv.ReadOptions(
-                block_size=options.block_size, encoding=_arrow_encoding(options)
-            ),
-            parse_options=_parse_options(options),
-            convert_options=pacsv.ConvertOptions(check_utf8=False),
-        )
-    except Exception as exc:  # pyarrow raises ArrowInvalid / codec errors
-        raise _translate_error(exc, src, options) from exc
-    try:
-        headers = list(reader.schema.names)
-    except UnicodeDecodeError as exc:  # a header that is not UTF-8 fails when decoded here
-        raise _translate_error(exc, src, options) from exc
-    finally:
-        reader.close()
-    if options.is_utf8 and any("\ufffd" in h for h in headers):
-        raise _encoding_error(src, options, "the header row has bytes that are not UTF-8")
-    return headers
-
-
-def _parse_options(options: TabularOptions) -> Any:
-    import pyarrow.csv as pacsv
-
-    return pacsv.ParseOptions(
-        delimiter=options.delimiter,
-        quote_char=options.quote_char if options.quote_char is not None else False,
-        newlines_in_values=options.newlines_in_values,
-    )
-
-
-def _text_batches(
-    src: Path, options: TabularOptions, raw_headers: list[str]
-) -> Iterator[pa.RecordBatch]:
-    """Stream the file as record batches with every column as text."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    try:
-        reader = pacsv.open_csv(
-            src,
-            read_options=pacsv.ReadOptions(
-                block_size=options.block_size, encoding=_arrow_encoding(options)
-            ),
-            parse_options=_parse_options(options),
-            convert_options=pacsv.ConvertOptions(
-                # Duplicate headers share a key, which is fine: all columns are text here.
-                column_types={name: pa.string() for name in raw_headers},
-                null_values=list(options.null_values),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except Exception as exc:
-        raise _translate_error(exc, src, options) from exc
-    try:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise _translate_error(exc, src, options) from exc
-            yield batch
-    finally:
-        reader.close()
 
 
 # --- inference ---------------------------------------------------------------------------------
@@ -344,18 +243,22 @@ def _forced_types(
 
 
 def infer_column_types(
-    src: str | Path, options: TabularOptions | None = None
+    src: str | Path, options: TabularOptions | None = None, *, name: str | None = None
 ) -> tuple[HeaderMapping, list[ColumnType], tuple[str, ...]]:
-    """Pass 1: header mapping, per-column types and the leading-zero identifier columns."""
+    """Pass 1: header mapping, per-column types and the leading-zero identifier columns.
+
+    ``name`` is what error messages call the file (default: its file name)."""
     src = Path(src)
+    name = name or src.name
     options = options or TabularOptions()
-    raw_headers = _read_raw_headers(src, options)
-    mapping = normalize_headers(raw_headers)
+    refuse_wide_unicode(src, options, name)
+    raw_headers = read_raw_headers(src, options, name)
+    mapping = normalize_headers(raw_headers, keep_source_names=options.keep_source_names)
     forced = _forced_types(mapping, options.column_types)
     states = [_ColumnState() for _ in raw_headers]
     inferred_positions = [i for i in range(len(raw_headers)) if i not in forced]
     if inferred_positions:
-        for batch in _text_batches(src, options, raw_headers):
+        for batch in text_batches(src, options, raw_headers, name):
             for i in inferred_positions:
                 states[i].observe(batch.column(i))
     types: list[ColumnType] = [forced.get(i) or states[i].decide() for i in range(len(states))]
@@ -368,7 +271,11 @@ def infer_column_types(
 
 
 def csv_to_parquet(
-    src_path: str | Path, dst_path: str | Path, options: TabularOptions | None = None
+    src_path: str | Path,
+    dst_path: str | Path,
+    options: TabularOptions | None = None,
+    *,
+    name: str | None = None,
 ) -> TabularReport:
     """Convert a delimited text file to a zstd Parquet file, streaming (see module docstring).
 
@@ -376,13 +283,27 @@ def csv_to_parquet(
     identifier columns are stored in the Parquet schema metadata
     (``etl_transforms.header_mapping``, ``etl_transforms.string_id_columns``) and returned.
     Raises :class:`TabularEncodingError` when the file is not in ``options.encoding`` and
-    :class:`TabularParseError` when it cannot be parsed with the options given.
+    :class:`TabularParseError` when it cannot be parsed with the options given. ``name`` is
+    what error messages call the file (the manifest's path; default: the file name).
+
+    A row larger than ``options.block_size`` (a long text or WKT field) is not an error: the
+    conversion starts again with blocks four times larger, up to :data:`MAX_BLOCK_SIZE`.
     """
+    options = options or TabularOptions()
+    while True:
+        try:
+            return _convert(Path(src_path), Path(dst_path), options, name or Path(src_path).name)
+        except RowLargerThanBlock:
+            if options.block_size >= MAX_BLOCK_SIZE:
+                raise
+            larger = min(options.block_size * 4, MAX_BLOCK_SIZE)
+            options = options.model_copy(update={"block_size": larger})
+
+
+def _convert(src: Path, dst: Path, options: TabularOptions, name: str) -> TabularReport:
     import pyarrow as pa
 
-    src, dst = Path(src_path), Path(dst_path)
-    options = options or TabularOptions()
-    mapping, types, string_ids = infer_column_types(src, options)
+    mapping, types, string_ids = infer_column_types(src, options, name=name)
     schema = pa.schema(
         [
             pa.field(name, _arrow_type(column_type))
@@ -396,7 +317,7 @@ def csv_to_parquet(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        rows, blocks, row_groups = _write_parquet(src, dst, schema, types, mapping, options)
+        rows, blocks, row_groups = _write_parquet(src, dst, schema, types, mapping, options, name)
     except BaseException:
         dst.unlink(missing_ok=True)  # never leave a partial file that looks complete
         raise
@@ -422,6 +343,7 @@ def _write_parquet(
     types: list[ColumnType],
     mapping: HeaderMapping,
     options: TabularOptions,
+    name: str,
 ) -> tuple[int, int, int]:
     """Pass 2: cast each block and write whole row groups; returns (rows, blocks, groups)."""
     import pyarrow as pa
@@ -442,7 +364,7 @@ def _write_parquet(
                 row_groups += -(-buffered_rows // options.row_group_rows)
                 buffered, buffered_rows = [], 0
 
-        for batch in _text_batches(src, options, list(mapping.original)):
+        for batch in text_batches(src, options, list(mapping.original), name):
             blocks += 1
             arrays = []
             for i, column_type in enumerate(types):
@@ -451,7 +373,7 @@ def _write_parquet(
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     # Only reachable for forced types: inferred ones saw every value.
                     raise TabularParseError(
-                        f"{src.name}: column {mapping.columns[i].normalised!r} "
+                        f"{name}: column {mapping.columns[i].normalised!r} "
                         f"(header {mapping.columns[i].original!r}) cannot be read as "
                         f"{column_type}: {exc}; change options.column_types for it"
                     ) from exc
@@ -478,23 +400,3 @@ def read_header_mapping(parquet_path: str | Path) -> HeaderMapping | None:
     if raw is None:
         return None
     return HeaderMapping.model_validate({"columns": json.loads(raw)})
-
-
-def count_csv_records(path: Path, options: TabularOptions) -> int:
-    """Records in the CSV counted by Python's ``csv`` module: a row count independent of the
-    Arrow reader, so a row the converter lost cannot go unnoticed.
-
-    Fields of any size are allowed: the default 128 KiB field limit of ``csv`` would fail a
-    valid file (long WKT or text cells) that the converter reads fine.
-    """
-    import csv
-    import sys
-
-    previous = csv.field_size_limit()
-    csv.field_size_limit(sys.maxsize)
-    try:
-        with path.open(newline="", encoding=options.encoding, errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=options.delimiter, quotechar=options.quote_char)
-            return max(0, sum(1 for row in reader if row) - 1)  # minus the header
-    finally:
-        csv.field_size_limit(previous)

@@ -34,7 +34,11 @@ from etl_transforms.vector_sql import FLAGS_COLUMN, VectorSteps, build_vector_tr
 
 class VectorTransformReport(BaseModel):
     """Outcome of :func:`apply_vector_steps`. Invariant: ``rows_in == rows_out +
-    dropped_null_count + dropped_empty_count``."""
+    dropped_null_count + dropped_nonfinite_count + dropped_empty_count``.
+
+    NULL and empty source geometries and NaN/infinite coordinates are corruption
+    (``corrupt_count``: the caller decides whether the batch may lose them); geometries that
+    repair or simplification collapsed are the recipe's deliberate drops."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -53,6 +57,9 @@ class VectorTransformReport(BaseModel):
     null_geometry_count: int = Field(description="source rows with a NULL geometry")
     empty_geometry_count: int = Field(description="source rows with an empty geometry")
     dropped_null_count: int
+    dropped_nonfinite_count: int = Field(
+        0, description="source rows dropped for NaN or infinite X/Y coordinates"
+    )
     dropped_empty_count: int = Field(
         description="source empties plus geometries that collapsed to empty when repaired "
         "or simplified"
@@ -65,6 +72,9 @@ class VectorTransformReport(BaseModel):
     repaired_after_transform_count: int = Field(
         description="kept rows made valid again after reprojection or simplification"
     )
+    wrapped_count: int = Field(
+        0, description="kept rows whose longitudes were wrapped into [-180, 180] (antimeridian)"
+    )
     simplify_tolerance_m: float | None
     source_geometry_types: tuple[str, ...]
     geometry_types: tuple[str, ...]
@@ -75,6 +85,21 @@ class VectorTransformReport(BaseModel):
         description="(xmin, ymin, xmax, ymax) of the output in the target CRS"
     )
     steps: VectorSteps
+
+    @property
+    def dropped_source_empty_count(self) -> int:
+        """Source rows dropped because their geometry was empty (GDAL reads a NaN point so)."""
+        return self.dropped_empty_count - self.collapsed_count
+
+    @property
+    def corrupt_count(self) -> int:
+        """Rows lost to corruption: no readable geometry (NULL or empty, which is what readers
+        make of NaN points) or NaN/infinite coordinates. Collapsed ones are the recipe's."""
+        return (
+            self.dropped_null_count
+            + self.dropped_nonfinite_count
+            + (self.dropped_source_empty_count)
+        )
 
 
 def apply_vector_steps(
@@ -159,7 +184,8 @@ def apply_vector_steps(
         )
 
     dropped_null = profile.null_count if steps.drop_empty else 0
-    dropped_empty = profile.rows - out["rows"] - dropped_null
+    dropped_nonfinite = profile.nonfinite_count if steps.make_valid and steps.drop_empty else 0
+    dropped_empty = profile.rows - out["rows"] - dropped_null - dropped_nonfinite
     source_empty_dropped = profile.empty_count if steps.drop_empty else 0
     return VectorTransformReport(
         source_table=source_table,
@@ -175,10 +201,12 @@ def apply_vector_steps(
         null_geometry_count=profile.null_count,
         empty_geometry_count=profile.empty_count,
         dropped_null_count=dropped_null,
+        dropped_nonfinite_count=dropped_nonfinite,
         dropped_empty_count=dropped_empty,
         collapsed_count=dropped_empty - source_empty_dropped,
         repaired_count=out["repaired"],
         repaired_after_transform_count=out["repaired_after"],
+        wrapped_count=out["wrapped"],
         simplify_tolerance_m=steps.simplify_tolerance_m,
         source_geometry_types=profile.geometry_types,
         geometry_types=out["types"],

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from etl_spatial.crs import UnknownCrsError, crs_label, validate_crs
 from etl_transforms.errors import SourceCrsError
-from etl_transforms.vector_sql import FLAG_REPAIRED, FLAG_REPAIRED_AFTER_TRANSFORM, FLAGS_COLUMN
+from etl_transforms.vector_sql import (
+    FLAG_REPAIRED,
+    FLAG_REPAIRED_AFTER_TRANSFORM,
+    FLAG_WRAPPED,
+    FLAGS_COLUMN,
+)
 
 _ZM_FLAGS = {0: "XY", 1: "XYM", 2: "XYZ", 3: "XYZM"}
 
@@ -28,6 +33,7 @@ class SourceGeometryProfile(BaseModel):
     rows: int
     null_count: int
     empty_count: int
+    nonfinite_count: int = Field(0, description="rows with NaN or infinite X/Y coordinates")
     unknown_srid_count: int
     srids: tuple[int, ...]
     geometry_types: tuple[str, ...]
@@ -54,6 +60,10 @@ def profile_source_geometry(
         sql.SQL(
             "SELECT count(*), count(*) FILTER (WHERE {g} IS NULL), "
             "count(*) FILTER (WHERE ST_IsEmpty({g})), "
+            # NaN/Inf coordinates make a geometry invalid with this reason (points included);
+            # the reason is only asked of the few invalid rows.
+            "count(*) FILTER (WHERE NOT ST_IsValid({g}, 0) "
+            "AND ST_IsValidReason({g}) LIKE 'Invalid Coordinate%%'), "
             "count(*) FILTER (WHERE ST_SRID({g}) = 0), "
             "coalesce(array_agg(DISTINCT ST_SRID({g})) FILTER (WHERE ST_SRID({g}) <> 0), "
             "'{{}}'::int[]), "
@@ -74,10 +84,11 @@ def profile_source_geometry(
         rows=row[0],
         null_count=row[1],
         empty_count=row[2],
-        unknown_srid_count=row[3],
-        srids=tuple(sorted(row[4])),
-        geometry_types=tuple(sorted(row[5])),
-        coordinate_dimensions=tuple(_ZM_FLAGS[int(flag)] for flag in sorted(row[6])),
+        nonfinite_count=row[3],
+        unknown_srid_count=row[4],
+        srids=tuple(sorted(row[5])),
+        geometry_types=tuple(sorted(row[6])),
+        coordinate_dimensions=tuple(_ZM_FLAGS[int(flag)] for flag in sorted(row[7])),
         column_srid=int(column_srid_row[0]) if column_srid_row and column_srid_row[0] else 0,
     )
 
@@ -172,6 +183,7 @@ def profile_output(conn: psycopg.Connection, schema: str, table: str, geom: str)
         sql.SQL(
             "SELECT count(*), count(*) FILTER (WHERE {f} & {r1} <> 0), "
             "count(*) FILTER (WHERE {f} & {r2} <> 0), "
+            "count(*) FILTER (WHERE {f} & {w} <> 0), "
             "coalesce(array_agg(DISTINCT GeometryType({g})) FILTER (WHERE {g} IS NOT NULL), "
             "'{{}}'::text[]), "
             "ST_XMin(ST_Extent({g})), ST_YMin(ST_Extent({g})), "
@@ -182,15 +194,17 @@ def profile_output(conn: psycopg.Connection, schema: str, table: str, geom: str)
             f=f,
             r1=sql.Literal(FLAG_REPAIRED),
             r2=sql.Literal(FLAG_REPAIRED_AFTER_TRANSFORM),
+            w=sql.Literal(FLAG_WRAPPED),
             t=sql.Identifier(schema, table),
         )
     ).fetchone()
     assert row is not None
-    bbox = None if row[4] is None else (float(row[4]), float(row[5]), float(row[6]), float(row[7]))
+    bbox = None if row[5] is None else (float(row[5]), float(row[6]), float(row[7]), float(row[8]))
     return {
         "rows": row[0],
         "repaired": row[1],
         "repaired_after": row[2],
-        "types": tuple(sorted(row[3])),
+        "wrapped": row[3],
+        "types": tuple(sorted(row[4])),
         "bbox": bbox,
     }

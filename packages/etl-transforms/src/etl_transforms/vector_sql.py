@@ -8,7 +8,8 @@ single materialisation of the target table.
 Order of the steps, per feature::
 
     linearise curves  ->  drop NULL / empty  ->  repair (source CRS)  ->  reproject to 4326
-      ->  simplify (metres, optional)  ->  re-repair if reprojection broke validity
+      ->  simplify (metres, optional)  ->  wrap longitudes to [-180, 180] (EPSG:4326)
+      ->  re-repair if reprojection or wrapping broke validity
       ->  normalise types (Multi*)  ->  drop geometries that became empty
 
 Repair uses ``ST_MakeValid(g, 'method=structure')`` and then keeps only the parts with the
@@ -45,6 +46,11 @@ FLAG_REPAIRED = 1
 """The source geometry was invalid in its own CRS and was repaired."""
 FLAG_REPAIRED_AFTER_TRANSFORM = 2
 """Reprojection or simplification produced an invalid geometry that was repaired."""
+FLAG_WRAPPED = 4
+"""Longitudes beyond +-180 were wrapped (and a geometry crossing the antimeridian split)."""
+WRAP_LIMIT = 540.0
+"""Longitudes up to this far out are wrapped once; anything further is not degrees at all
+(left for the output range check to refuse)."""
 
 
 class VectorSteps(BaseModel):
@@ -60,6 +66,9 @@ class VectorSteps(BaseModel):
     )
     normalize_types: bool = Field(
         True, description="linearise curves and promote to Multi* so each dimension has one type"
+    )
+    keep_source_names: bool = Field(
+        False, description="load attribute names unchanged (no lower-casing by the loader)"
     )
 
 
@@ -77,10 +86,14 @@ def _utm_srid(geom: sql.Composable) -> sql.Composed:
 def _repair(geom: sql.Composable, valid: sql.Composable) -> sql.Composed:
     """Valid geometry unchanged; invalid repaired, keeping only parts of its own dimension.
 
-    Each branch calls ``ST_MakeValid`` at most once per row (CASE evaluates one branch).
+    A geometry with NaN or infinite X/Y coordinates becomes NULL instead of being "repaired"
+    into a different shape: the row is corrupt, and ``apply_vector_steps`` counts it as such
+    (from the source profile). Each branch calls ``ST_MakeValid`` at most once per row (CASE
+    evaluates one branch).
     """
     return sql.SQL(
         "CASE WHEN {v} IS NOT FALSE THEN {g} "
+        "WHEN ST_IsValidReason({g}) LIKE 'Invalid Coordinate%%' THEN NULL "
         "WHEN ST_GeometryType({g}) = 'ST_GeometryCollection' "
         "THEN ST_MakeValid({g}, 'method=structure') "
         "ELSE ST_CollectionExtract(ST_MakeValid({g}, 'method=structure'), ST_Dimension({g}) + 1) "
@@ -221,7 +234,31 @@ def build_vector_transform(
             None,
         )
 
-    if steps.make_valid and (reprojected or simplified):
+    wrapped = steps.target_srid == 4326
+    if wrapped:
+        # RFC 7946: longitudes in [-180, 180], a geometry crossing the antimeridian split there.
+        # ST_WrapX cuts at the line and moves what lies beyond by 360 degrees.
+        beyond = sql.SQL(
+            "(ST_XMax({g}) > 180.0 AND ST_XMax({g}) <= {lim}) "
+            "OR (ST_XMin({g}) < -180.0 AND ST_XMin({g}) >= -{lim})"
+        ).format(g=g, lim=sql.Literal(WRAP_LIMIT))
+        relation = stage(
+            [
+                sql.SQL(
+                    "CASE WHEN ST_XMax({g}) > 180.0 AND ST_XMax({g}) <= {lim} "
+                    "THEN ST_WrapX({g}, 180.0, -360.0) "
+                    "WHEN ST_XMin({g}) < -180.0 AND ST_XMin({g}) >= -{lim} "
+                    "THEN ST_WrapX({g}, -180.0, 360.0) ELSE {g} END AS {g}"
+                ).format(g=g, lim=sql.Literal(WRAP_LIMIT)),
+                sql.SQL("CASE WHEN {b} THEN {f} | {bit} ELSE {f} END AS {f}").format(
+                    b=beyond, f=flags, bit=sql.Literal(FLAG_WRAPPED)
+                ),
+            ],
+            relation,
+            None,
+        )
+
+    if steps.make_valid and (reprojected or simplified or wrapped):
         # Valid in the source CRS does not guarantee valid after reprojection (coordinate
         # rounding, curvature); repair again and flag it so the report shows it.
         valid = sql.Identifier("_etl_valid")

@@ -6,7 +6,7 @@ the template then fails the batch before anything reaches the lake.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,14 +45,16 @@ class QualityFacts:
     crs: str | None
     output_rows: int
     source_rows: int | None  # features / CSV rows / joined rows expected
-    dropped_rows: int = 0  # rows the recipe removed on purpose (empty/null geometries)
+    dropped_rows: int = 0  # rows the recipe removed on purpose (empty/collapsed geometries)
+    corrupt_rows: int = 0  # rows lost to corruption, accepted up to ETL_MAX_CORRUPT_ROWS
     invalid_geometries: int | None = None
     empty_geometries: int | None = None
     kind: str = "vector"  # vector | raster | tabular
 
     @property
     def rows_accounted(self) -> bool:
-        return self.source_rows is None or self.output_rows + self.dropped_rows == self.source_rows
+        kept_or_counted = self.output_rows + self.dropped_rows + self.corrupt_rows
+        return self.source_rows is None or kept_or_counted == self.source_rows
 
     def violations(self) -> list[str]:
         """Broken output contracts; a batch with any is failed before it reaches the lake."""
@@ -68,7 +70,7 @@ class QualityFacts:
         if not self.rows_accounted:
             problems.append(
                 f"row count mismatch: source {self.source_rows}, output {self.output_rows} + "
-                f"{self.dropped_rows} dropped on purpose"
+                f"{self.dropped_rows} dropped on purpose + {self.corrupt_rows} corrupt"
             )
         return problems
 
@@ -129,6 +131,18 @@ class LaneResult:
         }
 
 
-def columns_of(specs: Sequence[Any]) -> list[ColumnInfo]:
-    """Ledger column records from writer column specs (anything with ``name`` and ``type``)."""
-    return [ColumnInfo(name=s.name, type=str(s.type)) for s in specs]
+def columns_of(
+    specs: Sequence[Any], source_names: Mapping[str, str] | None = None
+) -> list[ColumnInfo]:
+    """Ledger column records from writer column specs (anything with ``name`` and ``type``);
+    the source name comes from ``source_names`` (lake name -> source name) or the spec's
+    ``original`` (tabular header mapping)."""
+    names = source_names or {}
+    return [
+        ColumnInfo(
+            name=s.name,
+            type=str(s.type),
+            source_name=names.get(s.name) or getattr(s, "original", None),
+        )
+        for s in specs
+    ]

@@ -30,10 +30,13 @@ CHECK_CRS = "crs_is_epsg4326"
 CHECK_GEOMETRIES = "geometries_valid_and_non_empty"
 CHECK_ROW_COUNT = "row_count_matches_source"
 CHECK_SCHEMA_DRIFT = "schema_drift"
+CHECK_JOIN_MATCH_RATE = "join_match_rate"
+"""The kept side(s) of a join matched at least ``join_config.min_match_rate``."""
 
 SPATIAL_CHECKS = (CHECK_CRS, CHECK_GEOMETRIES, CHECK_ROW_COUNT, CHECK_SCHEMA_DRIFT)
 TABULAR_CHECKS = (CHECK_ROW_COUNT, CHECK_SCHEMA_DRIFT)
-WARNING_CHECKS = frozenset({CHECK_SCHEMA_DRIFT})
+JOIN_CHECKS = (*SPATIAL_CHECKS, CHECK_JOIN_MATCH_RATE)
+WARNING_CHECKS = frozenset({CHECK_SCHEMA_DRIFT, CHECK_JOIN_MATCH_RATE})
 """Checks that warn instead of blocking the materialization."""
 
 
@@ -76,10 +79,27 @@ class LaneSteps(ABC, Generic[State]):
     """Whether the template opens the run's PostGIS schema around load/compute/export."""
 
     def prepare(self, run: BatchRun, manifest: Manifest) -> Provenance:
-        """The batch's provenance; by default its raw files in the landing bucket."""
+        """The batch's provenance; by default its raw files in the landing bucket, plus what
+        the manifest chose to read from them (zip member, layer, CRS, coordinate columns):
+        the same bytes read differently are a different version, not a duplicate."""
+        from etl_pipeline.lanes.contract import LaneError
+        from etl_storage.errors import ObjectNotFound
+
         store = run.services.store
+        inputs = []
+        for index, item in enumerate(manifest.files):
+            try:
+                inputs.append(store.landing_object_metadata(item.key).to_input_file())
+            except ObjectNotFound:
+                raise LaneError(
+                    f"files[{index}] ({item.path}) is no longer in the landing bucket: it was "
+                    "removed after the manifest was taken in. Upload it again and submit the "
+                    "batch under a new batch_id"
+                ) from None
+        choices = [reading_choices(item) for item in manifest.files]
         return Provenance(
-            inputs=[store.landing_object_metadata(f.key).to_input_file() for f in manifest.files]
+            inputs=inputs,
+            recipe_params={"file_reading": choices} if any(choices) else {},
         )
 
     @abstractmethod
@@ -101,6 +121,26 @@ class LaneSteps(ABC, Generic[State]):
     def stac_properties(self, work: Work, output: LaneOutput) -> dict[str, Any]:
         """Extra STAC item properties this lane adds (default: none)."""
         return {}
+
+    def warnings(self, work: Work, output: LaneOutput) -> list[str]:
+        """What the user should know about this output although nothing failed (rows
+        repaired or dropped, a low match rate): one plain sentence each."""
+        return []
+
+
+def reading_choices(item: Any) -> dict[str, str]:
+    """What a manifest file entry chooses to read beyond its bytes (unset choices left out,
+    so batches that make none keep the content hash they always had)."""
+    options = item.options
+    chosen = {
+        "member": getattr(item, "member", None),
+        "layer": item.layer,
+        "crs": item.crs,
+        "x_column": options.x_column if options else None,
+        "y_column": options.y_column if options else None,
+        "wkt_column": options.wkt_column if options else None,
+    }
+    return {k: v for k, v in chosen.items() if v}
 
 
 DagsterStyle = Literal["asset", "op_job"]

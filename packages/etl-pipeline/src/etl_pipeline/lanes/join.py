@@ -2,7 +2,12 @@
 GeoParquet (intent ``join_datasets``).
 
 :func:`resolve_join` is the one place join inputs are checked: intake calls it to reject a
-join that cannot run, the lane to find its parents and the CLI before it submits.
+join that cannot run, the lane to find its parents and key columns, the CLI before it submits.
+Key columns may be named as in the source files or as in the lake, in any letter case
+(:mod:`etl_pipeline.lanes.columns`); the join runs on the lake names.
+
+Match rates are judged on the side(s) the user keeps (``keep``): under ``min_match_rate`` the
+join warns (asset check, ledger warning); no match at all fails the run.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from etl_models.ledger_records import ParentAsset
+from etl_pipeline.lanes.columns import resolve_column
 from etl_pipeline.lanes.contract import LaneError, LaneOutput, QualityFacts, columns_of
-from etl_pipeline.lanes.declaration import SPATIAL_CHECKS, Lane, LaneSteps, Provenance, Work
+from etl_pipeline.lanes.declaration import JOIN_CHECKS, Lane, LaneSteps, Provenance, Work
+from etl_pipeline.lanes.join_match import join_warnings, match_summary, no_match_error
 from etl_pipeline.lanes.spatial import GEOPARQUET
-from etl_transforms.join import JoinOptions
+from etl_transforms.join import JoinOptions, JoinSpec
 from etl_transforms.registry import make_recipe
 
 if TYPE_CHECKING:
@@ -43,6 +50,18 @@ class JoinResolution:
 
     parents: Mapping[str, AssetRecord] = field(default_factory=dict)
     problems: list[JoinProblem] = field(default_factory=list)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """Side -> the key column's lake name (what the join runs on)."""
+
+    def spec(self, config: JoinConfig) -> JoinSpec:
+        """The join to run: ``config`` with its key columns by their lake names."""
+        spec = JoinSpec.from_join_config(config)
+        return spec.model_copy(
+            update={
+                "left_key": self.keys.get("tabular", spec.left_key),
+                "right_key": self.keys.get("spatial", spec.spatial_key),
+            }
+        )
 
 
 def resolve_join(ledger: Ledger, config: JoinConfig) -> JoinResolution:
@@ -55,6 +74,7 @@ def resolve_join(ledger: Ledger, config: JoinConfig) -> JoinResolution:
     )  # fmt: skip
     parents: dict[str, AssetRecord] = {}
     problems: list[JoinProblem] = []
+    keys: dict[str, str] = {}
     for side, dataset_id, version, key_column, key_field, formats in sides:
         prefix = f"metadata.join_config.{side}"
         asset = (
@@ -72,7 +92,7 @@ def resolve_join(ledger: Ledger, config: JoinConfig) -> JoinResolution:
                 )
             )
             continue
-        if asset.format not in formats:
+        if asset.format.lower() not in formats:
             need = "a vector (GeoParquet)" if side == "spatial" else "a tabular (Parquet)"
             problems.append(
                 JoinProblem(
@@ -82,18 +102,20 @@ def resolve_join(ledger: Ledger, config: JoinConfig) -> JoinResolution:
                 )
             )
             continue
-        columns = [c.name for c in asset.column_schema]
-        if columns and key_column not in columns:
-            problems.append(
-                JoinProblem(
-                    f"metadata.join_config.{key_field}",
-                    f"column {key_column!r} is not in {side} dataset {dataset_id} "
-                    f"v{asset.version}; available columns: {', '.join(columns)}",
+        if asset.column_schema:  # versions recorded without a schema are checked by the run
+            match = resolve_column(key_column, asset.column_schema)
+            if match.column is None:
+                problems.append(
+                    JoinProblem(
+                        f"metadata.join_config.{key_field}",
+                        f"{side} dataset {dataset_id} v{asset.version}: {match.problem}; name "
+                        "the key column as in the source file or the lake",
+                    )
                 )
-            )
-            continue
+                continue
+            keys[side] = match.column
         parents[side] = asset
-    return JoinResolution(parents, problems)
+    return JoinResolution(parents, problems, keys)
 
 
 @dataclass(frozen=True)
@@ -108,8 +130,6 @@ class JoinSteps(LaneSteps[JoinState]):
     uses_postgis = True
 
     def prepare(self, run: BatchRun, manifest: Any) -> Provenance:
-        from etl_transforms.join import JoinSpec
-
         config = manifest.metadata.join_config
         if config is None:  # guaranteed by the manifest rules; kept for type narrowing
             raise LaneError("a join manifest needs metadata.join_config")
@@ -120,17 +140,16 @@ class JoinSteps(LaneSteps[JoinState]):
             ParentAsset(asset_id=a.id, dataset_id=a.dataset_id, version=a.version, role=role)
             for role, a in resolution.parents.items()
         ]
-        spec = JoinSpec.from_join_config(config)
         return Provenance(
             parents=parents,
             parent_assets=resolution.parents,
-            recipe_params={"join": spec.model_dump(mode="json")},
+            recipe_params={"join": resolution.spec(config).fingerprint()},
         )
 
     def load(self, work: Work) -> JoinState:
         import pyarrow.parquet as pq
 
-        from etl_spatial.arrow_io import load_arrow_table
+        from etl_spatial.arrow_io import load_parquet
         from etl_spatial.geoparquet import primary_geometry_column
 
         store, postgis = work.run.services.store, work.run.services.postgis
@@ -138,20 +157,22 @@ class JoinSteps(LaneSteps[JoinState]):
         tabular = work.provenance.parent_assets["tabular"]
         store.download_from_lake(spatial.s3_key, work.tmp / "spatial.parquet")
         store.download_from_lake(tabular.s3_key, work.tmp / "tabular.parquet")
-        spatial_table = pq.read_table(work.tmp / "spatial.parquet")
-        geometry_column = primary_geometry_column(spatial_table.schema)
-        load_arrow_table(
-            postgis, work.schema, "spatial", spatial_table, geometry_column=geometry_column
+        # Streamed file -> PostGIS in batches: memory does not grow with the parents' size.
+        geometry_column = primary_geometry_column(pq.read_schema(work.tmp / "spatial.parquet"))
+        load_parquet(
+            postgis,
+            work.schema,
+            "spatial",
+            work.tmp / "spatial.parquet",
+            geometry_column=geometry_column,
         )
-        del spatial_table
-        tabular_table = pq.read_table(work.tmp / "tabular.parquet")
-        load_arrow_table(postgis, work.schema, "tabular", tabular_table)
+        load_parquet(postgis, work.schema, "tabular", work.tmp / "tabular.parquet")
         return JoinState(geometry_column)
 
     def compute(self, work: Work, state: JoinState) -> JoinState:
-        from etl_transforms.join import JoinSpec, run_join
+        from etl_transforms.join import run_join
 
-        spec = JoinSpec.from_join_config(work.manifest.metadata.join_config)
+        spec = JoinSpec.model_validate(work.provenance.recipe_params["join"])
         with work.schema.connect() as conn:
             report = run_join(
                 conn, work.schema, tabular_table="tabular", spatial_table="spatial", spec=spec,
@@ -159,21 +180,28 @@ class JoinSteps(LaneSteps[JoinState]):
             )  # fmt: skip
             conn.commit()
         work.run.log(
-            f"join {spec.how}: {report.rows_out} rows, match rate {report.match_rate:.1%}, "
-            f"{report.unmatched_tabular_keys.count} unmatched tabular keys"
+            f"join {spec.how} (key_match {spec.key_match}): {report.rows_out} rows, "
+            f"{report.matched_tabular_rows}/{report.tabular_rows} tabular rows and "
+            f"{report.matched_spatial_rows}/{report.spatial_rows} spatial rows matched"
         )
+        failure = no_match_error(report)
+        if failure:
+            raise LaneError(failure)
         return JoinState(state.geometry_column, report)
 
     def export(self, work: Work, state: JoinState) -> LaneOutput:
-        from etl_spatial.arrow_io import export_geodataframe
-        from etl_spatial.writers import write_geoparquet
+        from etl_spatial.geoparquet_stream import export_geoparquet
 
-        frame = export_geodataframe(
-            work.run.services.postgis, work.schema, "joined", geometry_column=state.geometry_column
+        # Streamed and sorted in PostGIS: the run worker never holds the joined table.
+        written = export_geoparquet(
+            work.run.services.postgis,
+            work.schema,
+            "joined",
+            work.output_path,
+            geometry_column=state.geometry_column,
         )
-        meta = write_geoparquet(frame, work.output_path)
-        geoms = frame.geometry
-        missing = int(geoms.isna().sum())  # unmatched tabular rows of left/outer joins
+        meta = written.metadata
+        missing = written.null_geometries  # unmatched tabular rows of left/outer joins
         report = state.report
         return LaneOutput(
             path=work.output_path,
@@ -182,23 +210,48 @@ class JoinSteps(LaneSteps[JoinState]):
             crs=meta.crs,
             source_crs=work.provenance.parent_assets["spatial"].crs,
             geometry_types=meta.geometry_types,
-            columns=columns_of(meta.column_schema),
+            columns=columns_of(meta.column_schema, joined_source_names(work, report)),
             quality=QualityFacts(
                 crs=meta.crs,
                 output_rows=meta.row_count,
                 source_rows=report.rows_out,
-                invalid_geometries=int((~geoms.is_valid & geoms.notna()).sum()),
-                empty_geometries=int(geoms.is_empty.sum()),
+                invalid_geometries=written.invalid_geometries,
+                empty_geometries=written.empty_geometries,
             ),
-            report={"join": report.model_dump(mode="json"), "rows_without_geometry": missing},
+            report={
+                "join": report.model_dump(mode="json"),
+                "match": match_summary(work.manifest.metadata.join_config, report),
+                "rows_without_geometry": missing,
+            },
         )
+
+    def warnings(self, work: Work, output: LaneOutput) -> list[str]:
+        return join_warnings(output.report)
+
+    def stac_properties(self, work: Work, output: LaneOutput) -> dict[str, Any]:
+        match = output.report["match"]
+        return {"etl:join": {k: match[k] for k in ("keep", "key_match", "rates")}}
+
+
+def joined_source_names(work: Work, report: Any) -> dict[str, str]:
+    """Output column -> source name, from both parents (tabular columns renamed on a
+    collision keep their source name)."""
+    parents = work.provenance.parent_assets
+    names = {c.name: c.source_name for c in parents["spatial"].column_schema if c.source_name}
+    for column in parents["tabular"].column_schema:
+        if column.source_name:
+            names.setdefault(
+                report.column_renames.get(column.name, column.name), column.source_name
+            )
+    return names
 
 
 LANE = Lane(
     name="join",
     description=(
-        "A tabular dataset (left side) joined onto a spatial dataset by key in PostGIS; keeps "
-        "the geometry and every attribute of both sides, records versions used and match rate."
+        "A tabular dataset joined onto a spatial dataset by key in PostGIS; keeps the rows "
+        "join_config.keep says, the geometry and every attribute of both sides; records the "
+        "versions used and the match rates, and warns when they are low."
     ),
     code_location="asset_lanes",
     sensor="join_sensor",
@@ -210,9 +263,9 @@ LANE = Lane(
             "tabular_spatial_join",
             "join",
             JoinOptions(),
-            "tabular (left) joined onto spatial by a text key in PostGIS",
+            "tabular joined onto spatial by key in PostGIS (key rule: join_config.key_match)",
         )
     },
     steps={"join": JoinSteps()},
-    checks=SPATIAL_CHECKS,
+    checks=JOIN_CHECKS,
 )

@@ -90,6 +90,22 @@ def schema_drift(ledger: Ledger, dataset_id: str, columns: Sequence[ColumnInfo])
     )
 
 
+def drift_warnings(drift: SchemaDrift) -> list[str]:
+    """Schema drift against the previous version, as sentences for the user."""
+    if not drift.drifted:
+        return []
+    parts = [
+        f"{label} {', '.join(columns)}"
+        for label, columns in (
+            ("added", drift.added),
+            ("removed", drift.removed),
+            ("changed type of", drift.retyped),
+        )
+        if columns
+    ]
+    return [f"columns changed since v{drift.previous_version}: " + "; ".join(parts)]
+
+
 def publish(
     run: BatchRun,
     manifest: Manifest,
@@ -103,10 +119,13 @@ def publish(
     stac_properties: dict | None = None,
 ) -> LaneResult:
     """Version, upload (write-once), STAC item, ledger record, lineage: in that order."""
+    from etl_models.dataset_metadata import dataset_metadata
     from etl_storage.errors import AssetConflict
 
     store, ledger = run.services.store, run.services.ledger
     dataset_id = manifest.dataset_id
+    meta = manifest.metadata
+    human = dataset_metadata(meta.title, meta.description, meta)
     drift = schema_drift(ledger, dataset_id, out.columns)
     version = ledger.allocate_version(dataset_id)
     prefix = lake_prefix(dataset_id, version)
@@ -131,6 +150,8 @@ def publish(
             recipe=recipe.model_dump(mode="json"),
             parents=[(p.dataset_id, p.version) for p in provenance.parents],
             extra_properties=stac_properties or {},
+            columns=out.columns if fmt.format != "cog" else (),
+            metadata=human,
         )
     )
     store.put_lake_bytes(stac_key, item_json(stac), content_type="application/geo+json")
@@ -159,6 +180,7 @@ def publish(
             "stac_item": store.lake_uri(stac_key),
             "schema_drift": drift.as_dict(),
         },
+        metadata=human,
         lane=lane,
         batch_id=manifest.batch_id,
         run_id=run_id,

@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from etl_pipeline.lanes.contract import LaneOutput, OutputFormat, QualityFacts, columns_of
 from etl_pipeline.lanes.declaration import SPATIAL_CHECKS, Lane, LaneSteps, Work
+from etl_pipeline.lanes.vector_integrity import (
+    check_corrupt_rows,
+    check_output_range,
+    vector_warnings,
+)
 from etl_pipeline.stac import COG_MEDIA_TYPE, GEOPARQUET_MEDIA_TYPE
 from etl_transforms.raster import RasterOptions
 from etl_transforms.registry import make_recipe
@@ -41,6 +46,7 @@ class VectorSteps(LaneSteps[VectorState]):
     uses_postgis = True
 
     def load(self, work: Work) -> VectorState:
+        from etl_spatial.gdal import timeout_for_size
         from etl_spatial.loader import VectorSource, load_vector
 
         run, manifest = work.run, work.manifest
@@ -49,6 +55,7 @@ class VectorSteps(LaneSteps[VectorState]):
                 path=vector_gdal_path(run.services.store, f.key),
                 format=f.format,
                 layer=f.layer,
+                member=f.member,
                 label=f"files[{i}] ({f.path})",
                 x_column=f.options.x_column if f.options else None,
                 y_column=f.options.y_column if f.options else None,
@@ -62,6 +69,9 @@ class VectorSteps(LaneSteps[VectorState]):
             sources,
             gdal_env=run.services.gdal_env(),
             declared_crs=[f.crs for f in manifest.files],
+            keep_source_names=work.recipe.params.keep_source_names,
+            # A 50 GB source must not hit a limit sized for a small one.
+            timeout=timeout_for_size(sum(i.size for i in work.provenance.inputs)),
         )
         run.log(f"loaded {loaded.row_count} features ({loaded.source_crs})")
         return VectorState(loaded)
@@ -75,25 +85,36 @@ class VectorSteps(LaneSteps[VectorState]):
             conn.commit()
         work.run.log(
             f"recipe {recipe.name} v{recipe.version}: {transform.rows_out} rows, "
-            f"{transform.repaired_count} repaired, {transform.dropped_empty_count} empty dropped"
+            f"{transform.repaired_count} repaired, {transform.dropped_empty_count} empty dropped, "
+            f"{transform.corrupt_count} corrupt dropped, {transform.wrapped_count} wrapped"
         )
+        # Before anything is exported: no row lost unseen, no impossible coordinate published.
+        files = state.loaded.files
+        check_corrupt_rows(files, transform)
+        check_output_range(files, transform, crs_declared=bool(state.loaded.crs_declared))
         return VectorState(state.loaded, transform)
 
     def export(self, work: Work, state: VectorState) -> LaneOutput:
-        from etl_spatial.arrow_io import export_geodataframe
-        from etl_spatial.writers import write_geoparquet
+        from etl_spatial.geoparquet_stream import export_geoparquet
 
         loaded, transform = state.loaded, state.transform
-        frame = export_geodataframe(work.run.services.postgis, work.schema, "transformed")
-        meta = write_geoparquet(frame, work.output_path)
-        geoms = frame.geometry
+        # Streamed and sorted in PostGIS: the run worker never holds the table.
+        written = export_geoparquet(
+            work.run.services.postgis,
+            work.schema,
+            "transformed",
+            work.output_path,
+            extent=transform.bbox,  # known from the recipe: no extra scan for the sort key
+        )
+        meta = written.metadata
         quality = QualityFacts(
             crs=meta.crs,
             output_rows=meta.row_count,
             source_rows=sum(int(f["feature_count"]) for f in loaded.files),
-            dropped_rows=transform.dropped_empty_count + transform.dropped_null_count,
-            invalid_geometries=int((~geoms.is_valid).sum()),
-            empty_geometries=int(geoms.is_empty.sum() + geoms.isna().sum()),
+            dropped_rows=transform.collapsed_count,
+            corrupt_rows=transform.corrupt_count,
+            invalid_geometries=written.invalid_geometries,
+            empty_geometries=written.empty_geometries + written.null_geometries,
         )
         report = {
             "load": {
@@ -111,10 +132,13 @@ class VectorSteps(LaneSteps[VectorState]):
             crs=meta.crs,
             source_crs=transform.source_crs or loaded.source_crs,
             geometry_types=meta.geometry_types,
-            columns=columns_of(meta.column_schema),
+            columns=columns_of(meta.column_schema, loaded.source_names),
             quality=quality,
             report=report,
         )
+
+    def warnings(self, work: Work, output: LaneOutput) -> list[str]:
+        return vector_warnings(output.report.get("transform", {}))
 
 
 # --- raster ---------------------------------------------------------------------------------
@@ -132,8 +156,14 @@ class RasterSteps(LaneSteps[Any]):
         from etl_models.ledger_records import ColumnInfo
         from etl_transforms.raster import raster_to_lake_cog
 
+        source = work.manifest.files[0]
         meta = raster_to_lake_cog(
-            state, work.output_path, work.recipe.params, work.run.services.gdal_env()
+            state,
+            work.output_path,
+            work.recipe.params,
+            work.run.services.gdal_env(),
+            declared_crs=source.crs,
+            label=f"files[0] ({source.path})",
         )
         work.run.log(
             f"COG {meta.width}x{meta.height}x{meta.band_count}, {meta.overview_count} overviews"

@@ -27,10 +27,12 @@ class TabularSteps(LaneSteps[Path]):
         return local
 
     def export(self, work: Work, state: Path) -> LaneOutput:
-        from etl_transforms.tabular import count_csv_records, csv_to_parquet
+        from etl_transforms.tabular import csv_to_parquet
+        from etl_transforms.tabular_reader import count_csv_records
 
         options = work.recipe.params
-        report = csv_to_parquet(state, work.output_path, options)
+        name = f"files[0] ({work.manifest.files[0].path})"  # the user's name for the file
+        report = csv_to_parquet(state, work.output_path, options, name=name)
         work.run.log(f"converted {report.row_count} rows, {len(report.column_schema)} columns")
         return LaneOutput(
             path=work.output_path,
@@ -43,7 +45,7 @@ class TabularSteps(LaneSteps[Path]):
             quality=QualityFacts(
                 crs=None,
                 output_rows=report.row_count,
-                source_rows=count_csv_records(state, options),
+                source_rows=count_csv_records(state, options, name=name),
                 kind="tabular",
             ),
             report={

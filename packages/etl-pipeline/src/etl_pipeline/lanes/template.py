@@ -68,7 +68,7 @@ def run_lane(run: BatchRun, lane: Lane, manifest: Manifest | None = None) -> Lan
         if problems:
             raise publishing.contract_failure(manifest, problems)
         run.phase("publishing", rows=output.row_count)
-        return publishing.publish(
+        result = publishing.publish(
             run,
             manifest,
             output,
@@ -79,6 +79,9 @@ def run_lane(run: BatchRun, lane: Lane, manifest: Manifest | None = None) -> Lan
             provenance=provenance,
             stac_properties=steps.stac_properties(work, output),
         )
+    warnings = [*steps.warnings(work, output), *publishing.drift_warnings(result.drift)]
+    run.services.ledger.add_manifest_warnings(manifest.batch_id, warnings)
+    return result
 
 
 def run_batch(run: BatchRun, lane_name: str) -> LaneResult:

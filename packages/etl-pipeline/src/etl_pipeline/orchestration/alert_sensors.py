@@ -30,6 +30,7 @@ from etl_pipeline.alerts import (
     run_failure_alert,
     send_alert,
 )
+from etl_pipeline.orchestration.settings import automation_sensor_status
 
 REJECTIONS_LOCATION_ENV = "ETL_ALERT_REJECTIONS_LOCATION"
 DEFAULT_REJECTIONS_LOCATION = "asset_lanes"
@@ -241,7 +242,8 @@ def alert_sensors(
     sensor reads (default: from the environment, per tick).
     """
     configured = AlertSettings.from_env()
-    status = dg.DefaultSensorStatus.RUNNING if configured else dg.DefaultSensorStatus.STOPPED
+    # Running only where alerts are configured, and only on the deployed instance.
+    status = automation_sensor_status() if configured else dg.DefaultSensorStatus.STOPPED
     sensors = [_run_failure_sensor(location, status, AlertSettings.from_env)]
     if include_rejections is None:
         owner = os.environ.get(REJECTIONS_LOCATION_ENV, "").strip() or DEFAULT_REJECTIONS_LOCATION

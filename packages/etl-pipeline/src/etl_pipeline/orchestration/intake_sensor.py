@@ -8,7 +8,11 @@ from etl_pipeline.intake import DEFAULT_MAX_PER_TICK, evaluate_intake
 from etl_pipeline.lanes.declaration import Lane
 from etl_pipeline.lanes.registry import parse_enabled_lanes
 from etl_pipeline.orchestration.resources import LedgerResource, ObjectStoreResource
-from etl_pipeline.orchestration.settings import env_int, sensor_interval_seconds
+from etl_pipeline.orchestration.settings import (
+    automation_sensor_status,
+    env_int,
+    sensor_interval_seconds,
+)
 
 
 def manifest_sensor(
@@ -39,7 +43,7 @@ def manifest_sensor(
         name=lane.sensor,
         job=job,
         minimum_interval_seconds=sensor_interval_seconds(),
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=automation_sensor_status(),
         description=description,
     )
     def _manifest_sensor(

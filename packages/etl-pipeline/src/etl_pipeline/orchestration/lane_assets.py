@@ -17,18 +17,18 @@ from etl_pipeline.orchestration.resources import (
     PostgisResource,
 )
 from etl_pipeline.orchestration.results import (
-    as_failure,
     check_results,
     check_specs,
-    deterministic_errors,
     lane_metadata,
+    permanent_failure,
 )
 from etl_pipeline.orchestration.settings import heartbeat_job_tags
 
 POSTGIS_POOL = "postgis"
 
-# Network-bound steps retry with backoff; deterministic failures (bad input) raise
-# ``dg.Failure(allow_retries=False)`` so they fail at once with their real message.
+# Operational failures (timeouts, lost connections) retry with backoff; permanent ones (bad
+# input, a missing raw file: ``etl_pipeline.failures.is_permanent``) raise
+# ``dg.Failure(allow_retries=False)`` so they fail at once with a message for the uploader.
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -95,8 +95,11 @@ def _lane_asset(lane: Lane, partitions: dg.DynamicPartitionsDefinition) -> dg.As
                     f"{manifest.dataset_id!r}; runs are requested by the manifest sensors"
                 )
             result = run_lane(run, lane)
-        except deterministic_errors() as exc:
-            raise as_failure(exc) from exc
+        except Exception as exc:
+            failure = permanent_failure(exc)
+            if failure is None:
+                raise  # operational: the retry policy tries again
+            raise failure from exc
         return dg.MaterializeResult(
             metadata=lane_metadata(result), check_results=check_results(result, lane.checks)
         )
@@ -143,8 +146,11 @@ def _op_job_lane(lane: Lane) -> LaneDefinitions:
         run = batch_run(context, object_store, ledger, postgis)
         try:
             manifest = begin(run)
-        except deterministic_errors() as exc:
-            raise as_failure(exc) from exc
+        except Exception as exc:
+            failure = permanent_failure(exc)
+            if failure is None:
+                raise  # operational: the retry policy tries again
+            raise failure from exc
         context.add_output_metadata(
             {
                 "batch_id": manifest.batch_id,
@@ -170,8 +176,11 @@ def _op_job_lane(lane: Lane) -> LaneDefinitions:
         run = batch_run(context, object_store, ledger, postgis)
         try:
             result = run_lane(run, lane)
-        except deterministic_errors() as exc:
-            raise as_failure(exc) from exc
+        except Exception as exc:
+            failure = permanent_failure(exc)
+            if failure is None:
+                raise  # operational: the retry policy tries again
+            raise failure from exc
         metadata = lane_metadata(result)
         context.log_event(
             dg.AssetMaterialization(

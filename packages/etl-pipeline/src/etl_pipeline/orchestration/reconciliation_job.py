@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from etl_pipeline.orchestration.settings import automation_schedule_status
 from etl_pipeline.reconciliation import (
     CHECKS,
     ReconciliationReport,
@@ -134,7 +135,7 @@ def reconciliation_definitions(
         job=job,
         cron_schedule=os.environ.get("ETL_RECONCILE_CRON", "").strip() or DEFAULT_CRON,
         execution_timezone=os.environ.get("ETL_RECONCILE_TIMEZONE", "").strip() or "UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        default_status=automation_schedule_status(),
         description="Runs the reconciliation job every night.",
     )
     return dg.Definitions(jobs=[job], schedules=[schedule])

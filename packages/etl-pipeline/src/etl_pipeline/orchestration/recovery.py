@@ -6,7 +6,11 @@ from collections.abc import Sequence
 import dagster as dg
 
 from etl_pipeline.orchestration.resources import PostgisResource
-from etl_pipeline.orchestration.settings import env_int, sensor_interval_seconds
+from etl_pipeline.orchestration.settings import (
+    automation_sensor_status,
+    env_int,
+    sensor_interval_seconds,
+)
 from etl_pipeline.retries import DEFAULT_MAX_RETRIES, retry_run_key, retry_run_tags, should_retry
 
 _ACTIVE_STATUSES = [
@@ -29,7 +33,7 @@ def run_retry_sensor(location: str, jobs: Sequence[object]) -> dg.SensorDefiniti
         monitored_jobs=list(jobs),
         request_jobs=list(jobs),
         minimum_interval_seconds=sensor_interval_seconds(),
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=automation_sensor_status(),
         description=(
             "Retries runs that failed for a reason other than their own steps (worker lost, "
             "launch or set-up failure), at most ETL_RUN_MAX_RETRIES times."
@@ -58,7 +62,7 @@ def schema_janitor_sensor(location: str) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{location}_schema_janitor",
         minimum_interval_seconds=env_int("ETL_JANITOR_INTERVAL_SECONDS", 120),
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=automation_sensor_status(),
         description="Drops PostGIS run schemas (proc_*) of runs that are no longer active.",
     )
     def _janitor(context: dg.SensorEvaluationContext, postgis: PostgisResource):

@@ -3,11 +3,12 @@
 The clients (:class:`etl_storage.ObjectStore`, :class:`etl_storage.Ledger`,
 :class:`etl_spatial.postgis.Postgis`) know nothing of Dagster; these resources only carry
 their configuration, with secrets as ``EnvVar`` resolved at run time and never stored in the
-definitions, and build one client per initialised resource.
+definitions, and build one client per initialised resource. A resource's fields are exactly
+its client's constructor arguments.
 """
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 from etl_instance.heartbeat import RunWorkerHeartbeat
@@ -19,8 +20,28 @@ from etl_storage.ledger import Ledger
 from etl_storage.object_store import ObjectStore
 
 
-class ObjectStoreResource(dg.ConfigurableResource):
+class _ClientResource(dg.ConfigurableResource):
+    """A resource that builds one ``client_class`` from its own fields, on first use."""
+
+    client_class: ClassVar[type]
+    _client: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def like(cls, client: Any) -> Any:
+        """A resource configured like an existing client (tests, benchmarks)."""
+        return cls(**{name: getattr(client, name) for name in cls.model_fields})
+
+    def get_client(self) -> Any:
+        if self._client is None:
+            config = {name: getattr(self, name) for name in type(self).model_fields}
+            self._client = self.client_class(**config)
+        return self._client
+
+
+class ObjectStoreResource(_ClientResource):
     """The landing bucket and the lake (MinIO/S3)."""
+
+    client_class = ObjectStore
 
     endpoint: str
     access_key: str
@@ -29,8 +50,6 @@ class ObjectStoreResource(dg.ConfigurableResource):
     region: str = "us-east-1"
     landing_bucket: str = "landing-zone"
     lake_bucket: str = "data-lake"
-
-    _client: Any = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls) -> "ObjectStoreResource":
@@ -46,26 +65,16 @@ class ObjectStoreResource(dg.ConfigurableResource):
         )
 
     def get_client(self) -> ObjectStore:
-        if self._client is None:
-            self._client = ObjectStore(
-                endpoint=self.endpoint,
-                access_key=self.access_key,
-                secret_key=self.secret_key,
-                secure=self.secure,
-                region=self.region,
-                landing_bucket=self.landing_bucket,
-                lake_bucket=self.lake_bucket,
-            )
-        return self._client
+        return super().get_client()
 
 
-class LedgerResource(dg.ConfigurableResource):
+class LedgerResource(_ClientResource):
     """The MongoDB ledger; the connection string may carry credentials (an ``EnvVar``)."""
+
+    client_class = Ledger
 
     connection_string: str
     database: str = "spatial_etl"
-
-    _client: Any = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls) -> "LedgerResource":
@@ -75,17 +84,17 @@ class LedgerResource(dg.ConfigurableResource):
         )
 
     def get_client(self) -> Ledger:
-        if self._client is None:
-            self._client = Ledger(connection_string=self.connection_string, database=self.database)
-        return self._client
+        return super().get_client()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
             self._client.close()
 
 
-class PostgisResource(dg.ConfigurableResource):
+class PostgisResource(_ClientResource):
     """The PostGIS compute database."""
+
+    client_class = Postgis
 
     host: str = "127.0.0.1"
     port: int = 5432
@@ -100,13 +109,7 @@ class PostgisResource(dg.ConfigurableResource):
         return cls(host=s.host, port=s.port, user=s.user, password=password, database=s.database)
 
     def get_client(self) -> Postgis:
-        return Postgis(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            database=self.database,
-        )
+        return super().get_client()
 
 
 def platform_resources() -> dict[str, Any]:
@@ -124,24 +127,8 @@ def platform_resources() -> dict[str, Any]:
 def resources_for(store: ObjectStore, ledger: Ledger, postgis: Postgis) -> dict[str, Any]:
     """The platform's resource keys configured like existing clients (tests, benchmarks)."""
     return {
-        "object_store": ObjectStoreResource(
-            endpoint=store.endpoint,
-            access_key=store.access_key,
-            secret_key=store.secret_key,
-            secure=store.secure,
-            region=store.region,
-            landing_bucket=store.landing_bucket,
-            lake_bucket=store.lake_bucket,
-        ),
-        "ledger": LedgerResource(
-            connection_string=ledger.connection_string, database=ledger.database
-        ),
-        "postgis": PostgisResource(
-            host=postgis.host,
-            port=postgis.port,
-            user=postgis.user,
-            password=postgis.password,
-            database=postgis.database,
-        ),
+        "object_store": ObjectStoreResource.like(store),
+        "ledger": LedgerResource.like(ledger),
+        "postgis": PostgisResource.like(postgis),
         "run_worker_heartbeat": RunWorkerHeartbeat(),
     }

@@ -9,6 +9,7 @@ from etl_pipeline.lanes.contract import TARGET_CRS, LaneResult
 from etl_pipeline.lanes.declaration import (
     CHECK_CRS,
     CHECK_GEOMETRIES,
+    CHECK_JOIN_MATCH_RATE,
     CHECK_ROW_COUNT,
     CHECK_SCHEMA_DRIFT,
     WARNING_CHECKS,
@@ -16,31 +17,28 @@ from etl_pipeline.lanes.declaration import (
 
 
 def as_failure(exc: Exception) -> dg.Failure:
-    """A deterministic processing error as a Dagster failure that is not retried."""
+    """A permanent processing error as a Dagster failure that is not retried: its description
+    is the one sentence the uploader reads; the technical chain stays in the metadata (and in
+    the run log, through the failure's cause)."""
+    from etl_pipeline.failures import technical_detail, user_message
+
     return dg.Failure(
-        description=f"{type(exc).__name__}: {exc}",
+        description=user_message(exc),
         allow_retries=False,
-        metadata={"error_type": type(exc).__name__},
+        metadata={
+            "error_type": type(exc).__name__,
+            "error_detail": dg.MetadataValue.text(technical_detail(exc)),
+        },
     )
 
 
-def deterministic_errors() -> tuple[type[Exception], ...]:
-    """Errors that re-running cannot fix: bad input, broken contracts."""
-    from etl_models.manifest import ManifestValidationError
-    from etl_pipeline.lanes.contract import LaneError
-    from etl_spatial.gdal import GdalError
-    from etl_spatial.loader import VectorLoadError
-    from etl_spatial.metadata import CogValidationError
-    from etl_transforms.errors import TransformError
+def permanent_failure(exc: Exception) -> dg.Failure | None:
+    """``exc`` as a failure that is not retried when re-running cannot fix it (bad input, a
+    missing raw file, a broken contract); ``None`` for operational errors, which the step's
+    retry policy retries (see :func:`etl_pipeline.failures.is_permanent`)."""
+    from etl_pipeline.failures import is_permanent
 
-    return (
-        LaneError,
-        ManifestValidationError,
-        VectorLoadError,
-        TransformError,
-        CogValidationError,
-        GdalError,
-    )
+    return as_failure(exc) if is_permanent(exc) else None
 
 
 def lane_metadata(result: LaneResult) -> dict[str, Any]:
@@ -69,7 +67,7 @@ def lane_metadata(result: LaneResult) -> dict[str, Any]:
 
 
 def check_specs(asset_key: dg.AssetKey, checks: Sequence[str]) -> list[dg.AssetCheckSpec]:
-    """The lane's contract checks (blocking) and warnings (schema drift)."""
+    """The lane's contract checks (blocking) and warnings (schema drift, join match rate)."""
     return [
         dg.AssetCheckSpec(name, asset=asset_key, blocking=name not in WARNING_CHECKS)
         for name in checks
@@ -113,6 +111,20 @@ def _check_result(name: str, result: LaneResult) -> dg.AssetCheckResult:
                 "added": dg.MetadataValue.json(drift.added),
                 "removed": dg.MetadataValue.json(drift.removed),
                 "retyped": dg.MetadataValue.json(drift.retyped),
+            },
+        )
+    if name == CHECK_JOIN_MATCH_RATE:
+        match = result.report.get("match") or {}
+        return dg.AssetCheckResult(
+            check_name=name,
+            passed=not match.get("low"),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "keep": match.get("keep", "unknown"),
+                "key_match": match.get("key_match", "unknown"),
+                "min_match_rate": match.get("min_match_rate", 0.0),
+                "match_rates": dg.MetadataValue.json(match.get("rates", {})),
+                "below_threshold": dg.MetadataValue.json(match.get("low", [])),
             },
         )
     raise ValueError(f"unknown asset check {name!r}")

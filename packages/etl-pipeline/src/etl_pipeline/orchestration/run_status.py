@@ -1,41 +1,81 @@
 """Run status mirrored into the ledger: one run-status sensor per concern (start, success,
 failure, cancelation) for the jobs of a location; each archives the manifest as well."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from etl_models.status import RunStatus
 from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
 from etl_pipeline.orchestration.resources import LedgerResource, ObjectStoreResource
-from etl_pipeline.orchestration.settings import sensor_interval_seconds
+from etl_pipeline.orchestration.settings import automation_sensor_status, sensor_interval_seconds
 
 
 def _run_context(run: dg.DagsterRun) -> RunContext:
     return RunContext(run.run_id, run.job_name, dict(run.tags))
 
 
-def run_error_text(instance: dg.DagsterInstance, run_id: str, fallback: str | None) -> str:
-    """The real error of a failed run: its step failures' messages, else the run failure."""
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed: a sentence for the uploader and the technical chain for operators."""
+
+    message: str
+    detail: str
+
+
+def run_error(instance: dg.DagsterInstance, run_id: str, fallback: str | None) -> RunError:
+    """The real error of a failed run, from its step failures, else the run failure.
+
+    A step that raised ``dg.Failure`` (a permanent error: see ``results.as_failure``) carries
+    the uploader's sentence as its description; any other step error is an operational one
+    that outlived its retries, told as such. The step keys, exception classes and causes go
+    to ``detail`` only.
+    """
+    from etl_pipeline.failures import clean_text
+
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=10
     ).records
-    messages = []
+    messages: list[str] = []
+    details: list[str] = []
     for record in records:
         event = record.event_log_entry.dagster_event
-        error = getattr(event.event_specific_data, "error", None) if event else None
-        if error is not None:
-            text = error.message.strip()
-            cause = error.cause
-            while cause is not None:
-                text += f"\ncaused by: {cause.message.strip()}"
-                cause = cause.cause
-            messages.append(f"{event.step_key}: {text}")
-    return "\n\n".join(messages) or (fallback or "run failed (no error message recorded)")
+        data = event.event_specific_data if event else None
+        error = getattr(data, "error", None)
+        failure = getattr(data, "user_failure_data", None)
+        if error is None and failure is None:
+            continue
+        chain = []
+        cause = error
+        while cause is not None:
+            chain.append(f"{cause.cls_name}: {cause.message.strip()}")
+            cause = cause.cause
+        details.append(f"{event.step_key}: " + "\ncaused by: ".join(chain))
+        if failure is not None and failure.description:
+            message = clean_text(failure.description)
+        else:
+            message = (
+                "the platform hit a temporary problem and the step failed after its retries "
+                f"({clean_text(error.message) if error else 'no message'}); re-execute the run, "
+                "and tell the platform team if it persists"
+            )
+        if message not in messages:
+            messages.append(message)
+    if not messages:
+        text = fallback or "run failed (no error message recorded)"
+        return RunError(clean_text(text), text)
+    return RunError("; ".join(messages), "\n\n".join(details))
+
+
+def run_error_text(instance: dg.DagsterInstance, run_id: str, fallback: str | None) -> str:
+    """The uploader's sentence of :func:`run_error`."""
+    return run_error(instance, run_id, fallback).message
 
 
 def run_status_sensors(location: str) -> list[dg.SensorDefinition]:
     common = {
         "minimum_interval_seconds": sensor_interval_seconds(),
-        "default_status": dg.DefaultSensorStatus.RUNNING,
+        "default_status": automation_sensor_status(),
     }
 
     @dg.run_status_sensor(
@@ -76,13 +116,15 @@ def run_status_sensors(location: str) -> list[dg.SensorDefinition]:
     ):
         run = context.dagster_run
         fallback = context.failure_event.message if context.failure_event else None
-        error = run_error_text(context.instance, run.run_id, fallback)
+        error = run_error(context.instance, run.run_id, fallback)
+        context.log.info(f"run {run.run_id} failed: {error.detail}")
         record_run_finished(
             object_store.get_client(),
             ledger.get_client(),
             _run_context(run),
             RunStatus.FAILURE,
-            error,
+            error.message,
+            error_detail=error.detail,
         )
 
     return [

@@ -12,7 +12,7 @@ from typing import Any
 from bson import ObjectId
 
 from etl_models.ledger_records import AssetRecord, utc_now
-from etl_storage.errors import AssetConflict, LedgerError
+from etl_storage.errors import AssetConflict, LedgerError, RecordNotFound
 from etl_storage.ledger.connection import CAS_ATTEMPTS, LedgerConnection, ledger_op
 from etl_storage.migrations import ASSETS, VERSION_COUNTERS
 
@@ -140,3 +140,31 @@ class AssetLedger(LedgerConnection):
             self._col(ASSETS).find({"dataset_id": dataset_id}, {"version": 1}).sort("version", 1)
         )
         return [int(doc["version"]) for doc in cursor]
+
+    @ledger_op
+    def deprecate_asset(
+        self, dataset_id: str, version: int, *, actor: str, reason: str | None = None
+    ) -> AssetRecord:
+        """Mark one version deprecated (its data stays; nothing is deleted); the record.
+
+        Deprecating an already deprecated version keeps the first mark (idempotent)."""
+        from pymongo import ReturnDocument
+
+        assets = self._col(ASSETS)
+        query = {"dataset_id": dataset_id, "version": int(version)}
+        doc = assets.find_one_and_update(
+            {**query, "deprecated_at": None},
+            {
+                "$set": {
+                    "deprecated_at": utc_now(),
+                    "deprecated_by": actor,
+                    "deprecation_reason": reason,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            doc = assets.find_one(query)
+        if doc is None:
+            raise RecordNotFound(f"dataset {dataset_id!r} has no version v{version}")
+        return AssetRecord.from_mongo(doc)

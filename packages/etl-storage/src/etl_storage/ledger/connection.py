@@ -71,6 +71,12 @@ class LedgerConnection(BaseModel):
     server_selection_timeout_ms: int = Field(
         default=10_000, description="How long an operation waits for a reachable server."
     )
+    operation_timeout_ms: int | None = Field(
+        default=None,
+        gt=0,
+        description="Bound of one whole operation, retries and connecting included (pymongo "
+        "timeoutMS); None: only server selection is bounded. Command lines set it.",
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply pending migrations on first use of this instance."
     )
@@ -99,9 +105,16 @@ class LedgerConnection(BaseModel):
                 if self._client is None:
                     from pymongo import MongoClient
 
+                    bounds: dict[str, int] = {}
+                    if self.operation_timeout_ms is not None:
+                        bounds = {
+                            "timeoutMS": self.operation_timeout_ms,
+                            "connectTimeoutMS": self.operation_timeout_ms,
+                        }
                     self._client = MongoClient(
                         self.connection_string,
                         serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+                        **bounds,
                         retryWrites=True,
                         retryReads=True,
                         tz_aware=True,

@@ -71,6 +71,7 @@ def intake_record(**fields: Unpack[IntakeFields]) -> tuple[ManifestRecord, dict[
         intent=fields.get("intent"),
         lane=fields.get("lane"),
         dataset_id=fields.get("dataset_id"),
+        resubmit_of=resubmitted_batch(manifest),
         status=status,
         error=truncate_error(error),
         manifest=manifest,
@@ -83,3 +84,15 @@ def intake_record(**fields: Unpack[IntakeFields]) -> tuple[ManifestRecord, dict[
     if batch_id is None:
         doc.pop("batch_id")  # absent, not null: the unique index is partial on strings
     return record, doc
+
+
+RESUBMIT_OF_TAG = "resubmit_of"
+
+
+def resubmitted_batch(manifest: dict[str, Any] | None) -> str | None:
+    """The batch a manifest resubmits: its ``metadata.tags.resubmit_of`` (set by
+    ``etl resubmit``), or ``None``."""
+    metadata = manifest.get("metadata") if isinstance(manifest, dict) else None
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    value = tags.get(RESUBMIT_OF_TAG) if isinstance(tags, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -7,6 +7,7 @@ current state, asks, and writes the answer with a compare-and-set.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Unpack
 
 from bson import ObjectId
@@ -161,6 +162,60 @@ class ManifestLedger(LedgerConnection):
         query = {"status": ManifestStatus(status).value} if status else {}
         cursor = self._col(MANIFESTS).find(query).sort("updated_at", -1).limit(limit)
         return [ManifestRecord.from_mongo(doc) for doc in cursor]
+
+    @ledger_op
+    def find_manifests(
+        self,
+        *,
+        status: ManifestStatus | str | None = None,
+        uploader: str | None = None,
+        dataset_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+    ) -> list[ManifestRecord]:
+        """Manifest records matching every given filter, newest first (``created_at``)."""
+        query: dict[str, Any] = {}
+        if status:
+            query["status"] = ManifestStatus(status).value
+        if uploader:
+            query["uploader"] = uploader
+        if dataset_id:
+            query["dataset_id"] = dataset_id
+        created: dict[str, datetime] = {}
+        if since is not None:
+            created["$gte"] = since
+        if until is not None:
+            created["$lt"] = until
+        if created:
+            query["created_at"] = created
+        cursor = self._col(MANIFESTS).find(query).sort("created_at", -1).limit(limit)
+        return [ManifestRecord.from_mongo(doc) for doc in cursor]
+
+    @ledger_op
+    def count_queued_before(self, record: ManifestRecord) -> int:
+        """How many ``queued`` batches were taken in before ``record`` (its queue position)."""
+        return self._col(MANIFESTS).count_documents(
+            {
+                "status": ManifestStatus.QUEUED.value,
+                "created_at": {"$lt": record.created_at},
+                "_id": {"$ne": record.id},
+            }
+        )
+
+    @ledger_op
+    def add_manifest_warnings(self, batch_id: str, warnings: Iterable[str]) -> None:
+        """Add warnings (plain sentences for the user) to a batch's record; repeats are kept
+        once, so a retried run does not say the same thing twice."""
+        items = [w for w in warnings if w]
+        if not items:
+            return
+        result = self._col(MANIFESTS).update_one(
+            {"batch_id": batch_id},
+            {"$addToSet": {"warnings": {"$each": items}}, "$set": {"updated_at": utc_now()}},
+        )
+        if result.matched_count == 0:
+            raise RecordNotFound(f"no manifest record for batch_id {batch_id!r}")
 
     @ledger_op
     def set_manifest_archive_key(self, batch_id: str, archive_key: str) -> None:

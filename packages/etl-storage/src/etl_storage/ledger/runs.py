@@ -107,12 +107,16 @@ class RunLedger(LedgerConnection):
         status: RunStatus | str,
         *,
         error: str | None = None,
+        error_detail: str | None = None,
         batch_id: str | None = None,
         lane: str | None = None,
         job_name: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> RunRecord:
         """Record the end of a run: ``success``, ``failure`` (with the real error) or ``canceled``.
+
+        ``error`` is the sentence shown to the uploader; ``error_detail`` the technical chain
+        for operators (not shown by default).
 
         A run whose start was never recorded (failed at launch, or events out of order) is
         created from the context given. Repeating the same end is a no-op; changing an ended
@@ -149,6 +153,7 @@ class RunLedger(LedgerConnection):
                         "$set": {
                             "status": new.value,
                             "error": truncate_error(error),
+                            "error_detail": truncate_error(error_detail),
                             "finished_at": now,
                             "updated_at": now,
                         },
@@ -168,6 +173,7 @@ class RunLedger(LedgerConnection):
                 tags=dict(tags or {}),
                 status=new,
                 error=truncate_error(error),
+                error_detail=truncate_error(error_detail),
                 finished_at=now,
                 status_history=[change],
                 created_at=now,

@@ -35,12 +35,12 @@ class ManifestArchive(StoreConnection):
     @staticmethod
     def archive_key_for(manifest_key: str) -> str:
         """``archive/{manifest_key}``: where ``manifest_key`` is archived (run tag contract)."""
-        return landing.archive_key_for(validate_object_key(manifest_key))
+        return validate_object_key(landing.archive_key_for(manifest_key))
 
     @staticmethod
     def rejection_report_key_for(manifest_key: str) -> str:
         """``archive/{manifest_key}.rejection.json``: the report beside an archived manifest."""
-        return landing.rejection_report_key_for(validate_object_key(manifest_key))
+        return validate_object_key(landing.rejection_report_key_for(manifest_key))
 
     def archive_manifest(self, key: str) -> str:
         """Move the manifest at ``key`` to ``archive/{key}``: copy, verify, then delete.
@@ -52,7 +52,8 @@ class ManifestArchive(StoreConnection):
         """
         from minio.commonconfig import REPLACE, CopySource
 
-        key = self.landing_key(key)
+        # A key listed under manifests/ is moved whatever its spelling (see archive_key_for).
+        key = key if key.startswith(landing.MANIFEST_PREFIX) else self.landing_key(key)
         bucket = self.landing_bucket
         archive_key = self.archive_key_for(key)
         source = self._metadata_or_none(bucket, key)

@@ -159,8 +159,10 @@ class StoreConnection(BaseModel):
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            # A connect that timed out is not retried: each retry would add a whole
+            # connect_timeout_s, and a command line must fail within the bound it was given.
             retries=urllib3.Retry(
-                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                total=2, connect=0, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
 

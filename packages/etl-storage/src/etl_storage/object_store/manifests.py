@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from etl_models.landing import MANIFEST_PREFIX, REJECTION_SUFFIX
+from etl_models.landing import MANIFEST_PREFIX
 from etl_models.manifest_bytes import (
     MANIFEST_MAX_BYTES,
     ManifestBytesError,
@@ -58,13 +58,18 @@ class ManifestReads(StoreConnection):
     def iter_manifest_objects(
         self, prefix: str = MANIFEST_PREFIX, start_after: str | None = None
     ) -> Iterator[ObjectMetadata]:
-        """Every ``.json`` object under ``prefix`` (recursive), in key order, all pages."""
+        """Every object under ``prefix`` (recursive), in key order, all pages.
+
+        Not only ``.json`` ones: whatever is uploaded under ``manifests/`` is taken in or
+        rejected with a record (``etl_models.landing.manifest_name_problem`` says which), never
+        ignored. Only folder markers (keys ending in ``/``, which hold no manifest) are skipped.
+        """
         # list_objects follows continuation tokens itself: every page, never only the first.
         for obj in self.client.list_objects(
             self.landing_bucket, prefix=prefix, recursive=True, start_after=start_after
         ):
             name = obj.object_name or ""
-            if obj.is_dir or not name.endswith(".json") or name.endswith(REJECTION_SUFFIX):
+            if obj.is_dir or not name or name.endswith("/"):
                 continue
             yield ObjectMetadata(
                 bucket=self.landing_bucket,
@@ -79,7 +84,7 @@ class ManifestReads(StoreConnection):
         return list(self.iter_manifest_objects(prefix))
 
     def list_manifest_keys(self, prefix: str = MANIFEST_PREFIX) -> list[str]:
-        """All manifest keys (``.json``) under ``prefix``, recursive, every page, in key order."""
+        """All object keys under ``prefix`` but folder markers, recursive, in key order."""
         return [m.key for m in self.iter_manifest_objects(prefix)]
 
     def read_manifest(self, key: str, max_bytes: int = DEFAULT_MANIFEST_MAX_BYTES) -> dict:
