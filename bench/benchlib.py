@@ -105,6 +105,18 @@ def timed_function(timer: PhaseTimer, phase: str) -> Callable[[Callable[..., Any
     return wrap
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB since it started its program (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that over ``execve``, so a child started by a
+    parent holding 700 MB reports at least 700 MB whatever it does itself.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def say(message: str) -> None:
     """Progress on stderr (the table goes to stdout)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

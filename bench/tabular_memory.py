@@ -1,7 +1,7 @@
 """Row 4: peak RSS of ``csv_to_parquet`` on a large generated CSV against a 10x smaller one.
 
 Each conversion runs in its own child process (``python bench/tabular_memory.py --child SRC
-DST``), which reports its own peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``): the ratio
+DST``), which reports its own peak RSS (``VmHWM``, see ``benchlib.peak_rss_mb``): the ratio
 large/small is ~1 when memory is bounded by the streaming block size and ~10 when it grows
 with the file. The CSVs (an id with leading zeros, a date, a category, two numbers and a free
 text column) are generated on local disk; free space is checked first and the sizes scaled
@@ -71,15 +71,14 @@ def generate_csv(path: Path, target_bytes: int, *, seed: int = 3) -> int:
 
 def child(src: str, dst: str) -> int:
     """Child process: convert and print peak RSS (MB) and seconds as JSON."""
-    import resource
+    from benchlib import peak_rss_mb
 
     from etl_transforms.tabular import csv_to_parquet
 
     start = time.perf_counter()
     report = csv_to_parquet(src, dst)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": seconds, "rows": report.row_count}))
+    print(json.dumps({"peak_mb": peak_rss_mb(), "seconds": seconds, "rows": report.row_count}))
     return 0
 
 

@@ -3,9 +3,9 @@
 Each lane run happens in its own child process (``python bench/vector_memory.py --child
 CONFIG``), the way a run worker executes one batch: it rebuilds the platform clients from the
 parent's throwaway servers, runs ``run_batch(run, "spatial")`` for a manifest the parent took
-in, and reports its own peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``; the GDAL and PostgreSQL
-processes are not the worker's memory). With the streamed export the ratio large/small stays
-near 1; a whole-table export in the worker makes it grow with the input.
+in, and reports its own peak RSS (``VmHWM``, see ``benchlib.peak_rss_mb``; the GDAL and
+PostgreSQL processes are not the worker's memory). With the streamed export the ratio
+large/small stays near 1; a whole-table export in the worker makes it grow with the input.
 
 Sizes: 100k and 1M points (quick: 10k and 100k), the generator of row 1.
 """
@@ -28,7 +28,6 @@ CHILD_TIMEOUT = 3600
 
 def child(config_path: str) -> int:
     """Child process: run the queued batch through the spatial lane, print peak RSS as JSON."""
-    import resource
     import time
 
     from etl_pipeline.lanes import BatchRun, Services, run_batch
@@ -47,12 +46,47 @@ def child(config_path: str) -> int:
         tags=config["tags"],
         log=lambda message: None,
     )
+    from benchlib import patched
+    from benchlib import peak_rss_mb as peak_mb
+
+    import etl_spatial.geoparquet_stream as stream
+    import etl_spatial.loader as loader
+    import etl_transforms.vector as vector
+    from etl_pipeline.lanes import publish
+
+    # Peak RSS after each phase: where the worker's memory goes.
+    after: dict[str, float] = {"start": round(peak_mb(), 1)}
+
+    def record(phase: str) -> Any:
+        def wrap(func: Any) -> Any:
+            def inner(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    after[phase] = round(peak_mb(), 1)
+
+            return inner
+
+        return wrap
+
     start = time.perf_counter()
-    result = run_batch(run, "spatial")
+    with (
+        patched(loader, "load_vector", record("load")),
+        patched(vector, "apply_vector_steps", record("recipe")),
+        patched(stream, "export_geoparquet", record("export")),
+        patched(publish, "publish", record("publish")),
+    ):
+        result = run_batch(run, "spatial")
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
-        json.dumps({"peak_mb": peak_kb / 1024, "seconds": seconds, "rows": result.asset.row_count})
+        json.dumps(
+            {
+                "peak_mb": peak_mb(),
+                "seconds": seconds,
+                "rows": result.asset.row_count,
+                "peak_after": after,
+            }
+        )
     )
     return 0
 
@@ -134,7 +168,10 @@ def run(bench: BenchServices, work: Path, *, scale: float) -> list[Row]:
             unit="MB",
             target=TARGET_RATIO,
             phases={
-                side: {"peak_mb": round(r["peak_mb"], 1), "seconds": round(r["seconds"], 2)}
+                side: {
+                    "seconds": round(r["seconds"], 2),
+                    **{f"peak MB after {k}": v for k, v in r["peak_after"].items()},
+                }
                 for side, r in (("baseline", s), ("ours", big))
             },
             checks={"rows as generated": s["rows"] == small and big["rows"] == small * 10},

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from etl_pipeline.intake import IntakeResult, QueuedManifest
+    from etl_pipeline.intake_results import IntakeResult, QueuedManifest
     from etl_pipeline.lanes import BatchRun, LaneResult, Services
 
 FULL_ENV = "ETL_RELIABILITY_FULL"

@@ -4,6 +4,8 @@ port published (compose) with every local port on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import threading
@@ -226,7 +228,7 @@ def test_no_secret_in_argv_logs_or_ledger(
     s3_secret = f"S3SENTINEL{uuid.uuid4().hex}"
     pg_secret = f"PGSENTINEL{uuid.uuid4().hex}"
     store = services.store.model_copy(update={"secret_key": s3_secret})
-    postgis = services.postgis.model_copy(update={"password": pg_secret})
+    postgis = dataclasses.replace(services.postgis, password=pg_secret)
     lab = Lab(Services(store=store, ledger=services.ledger, postgis=postgis))
     seen: list[str] = []
     leaks: list[str] = []
@@ -273,17 +275,21 @@ def test_no_secret_in_argv_logs_or_ledger(
     assert s3_secret not in repr(store) and pg_secret not in repr(postgis)
 
 
-def test_compose_publishes_only_the_ui_on_loopback() -> None:
+def test_compose_publishes_only_the_uis_on_loopback() -> None:
     import yaml
 
     compose = yaml.safe_load((ROOT / "infra" / "compose.yaml").read_text())
     published = {
         name: svc["ports"] for name, svc in compose["services"].items() if svc.get("ports")
     }
-    assert list(published) == ["dagster-webserver"], published
-    for port in published["dagster-webserver"]:
-        spec = port if isinstance(port, str) else f"{port.get('host_ip')}:{port.get('published')}"
-        assert spec.startswith("127.0.0.1:"), spec
+    # The Dagster UI and the dataset catalog; no database or object store is published.
+    assert sorted(published) == ["dagster-webserver", "etl-web"], published
+    for ports in published.values():
+        for port in ports:
+            spec = (
+                port if isinstance(port, str) else f"{port.get('host_ip')}:{port.get('published')}"
+            )
+            assert spec.startswith("127.0.0.1:"), spec
     for name, svc in compose["services"].items():
         assert svc.get("network_mode") != "host", name
 

@@ -166,7 +166,11 @@ def test_failure_sensor_records_the_real_step_error(lanes) -> None:
     assert record.status == RunStatus.FAILURE
     # The error GDAL itself reported, not Dagster's "Steps failed" summary.
     assert "Unterminated array" in record.error
-    assert "asset_lanes__spatial__raw_spatial_asset" in record.error
+    # One sentence for the uploader; the step, classes and causes only in the detail.
+    assert record.error.startswith("files[0] (s3://") and "Error:" not in record.error
+    assert "asset_lanes__spatial__raw_spatial_asset" not in record.error
+    assert "asset_lanes__spatial__raw_spatial_asset" in record.error_detail
+    assert "VectorLoadError" in record.error_detail
     manifest = lanes.ledger.get_manifest("bad_1")
     assert manifest.status == ManifestStatus.FAILURE and "Unterminated array" in manifest.error
     assert lanes.store.landing_object_exists(request.tags["manifest_archive_key"])

@@ -156,5 +156,6 @@ def test_failed_ingest_drops_its_schema_and_records_the_error(legacy, dropped_sc
     run = legacy.ledger.get_run(result.run_id)
     assert run.status == RunStatus.FAILURE and "Unterminated array" in run.error
     manifest = legacy.ledger.get_manifest("legacy_bad")
-    assert manifest.status == ManifestStatus.FAILURE and "ingest_batch" in manifest.error
+    assert manifest.status == ManifestStatus.FAILURE and "Unterminated array" in manifest.error
+    assert "ingest_batch" not in manifest.error and "ingest_batch" in run.error_detail
     assert legacy.store.landing_object_exists(request.tags["manifest_archive_key"])

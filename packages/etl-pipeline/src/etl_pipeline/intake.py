@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from etl_models.cursor import ManifestCursor, manifest_object_version
@@ -38,6 +38,9 @@ from etl_models.manifest import (
     parse_manifest,
 )
 from etl_models.status import ManifestStatus
+from etl_pipeline.intake_checks import check_references, record_notes
+from etl_pipeline.intake_rejection import reject
+from etl_pipeline.intake_results import IntakeResult, QueuedManifest
 from etl_pipeline.lanes.registry import default_lane, lane_for_intent
 
 if TYPE_CHECKING:
@@ -50,47 +53,6 @@ DEFAULT_MAX_PER_TICK = 200
 READ_THREADS = 8
 INTAKE_WRITE_BATCH = 500
 """Queued intake records written per bulk ledger write."""
-
-
-@dataclass(frozen=True)
-class QueuedManifest:
-    """A valid manifest of ours whose run is to be requested."""
-
-    key: str
-    manifest: Manifest
-    plan: RunPlan
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class RejectedManifest:
-    key: str
-    reason: str
-    batch_id: str | None
-    archive_key: str
-
-
-@dataclass
-class IntakeResult:
-    """The outcome of one tick; ``cursor`` is to be committed together with the run requests."""
-
-    cursor: ManifestCursor
-    queued: list[QueuedManifest] = field(default_factory=list)
-    rejected: list[RejectedManifest] = field(default_factory=list)
-    disabled: list[RejectedManifest] = field(default_factory=list)
-    foreign: list[str] = field(default_factory=list)
-    deferred: int = 0  # new manifests left for the next tick (per-tick cap)
-
-    @property
-    def processed(self) -> int:
-        return len(self.queued) + len(self.rejected) + len(self.disabled) + len(self.foreign)
-
-    def summary(self) -> str:
-        return (
-            f"queued={len(self.queued)} rejected={len(self.rejected)} "
-            f"disabled={len(self.disabled)} other_lanes={len(self.foreign)} "
-            f"deferred={self.deferred}"
-        )
 
 
 @dataclass(frozen=True)
@@ -155,7 +117,7 @@ def _prepare(
         return read
     try:
         manifest = parse_manifest(read.document, landing_bucket=store.landing_bucket)
-        _check_references(store, ledger, manifest)
+        check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         return replace(read, invalid=exc)
     return replace(read, manifest=manifest)
@@ -363,7 +325,7 @@ def _classify(
     """Reject (and record) what cannot be queued; what can is returned, not yet recorded."""
     etag = read.meta.etag if read.meta else None
     if read.read_error is not None:
-        _reject(store, ledger, read.key, etag, None, read.read_error, None, result, operator, emit)
+        reject(store, ledger, read.key, etag, None, read.read_error, None, result, operator, emit)
         return None
     document = read.document or {}
     try:
@@ -372,10 +334,10 @@ def _classify(
         manifest = read.manifest
         if manifest is None:  # not prepared by the reader threads
             manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
-            _check_references(store, ledger, manifest)
+            check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
-        _reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
+        reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
         return None
     plan = plan_for(manifest, read.key, operator=operator)
     if enabled_lanes is not None and plan.lane not in enabled_lanes:
@@ -384,7 +346,7 @@ def _classify(
             f"requested. Enable the lane (e.g. MANIFEST_ROUTER_ENABLED_LANES={plan.lane}) "
             "and upload the manifest again"
         )
-        _reject(
+        reject(
             store, ledger, read.key, etag, manifest.batch_id, reason, None, result, operator,
             emit, manifest=manifest, disabled=True,
         )  # fmt: skip
@@ -425,7 +387,7 @@ def _settle(
             "new batch_id for a new batch"
         )
         error = ManifestValidationError([FieldError("batch_id", reason)])
-        _reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
+        reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
         return
     if not outcome.created and outcome.record.status != ManifestStatus.QUEUED:
         # The same manifest again after it already ran: a re-upload, not a new batch.
@@ -435,96 +397,8 @@ def _settle(
             "submit a new batch_id"
         )
         error = ManifestValidationError([FieldError("batch_id", reason)])
-        _reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
+        reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
         return
-    _record_notes(ledger, manifest)
+    record_notes(ledger, manifest)
     emit(f"queued {key} (batch {manifest.batch_id}) for {item.plan.job_name}")
     result.queued.append(QueuedManifest(key, manifest, item.plan, etag))
-
-
-def _record_notes(ledger: Ledger, manifest: Manifest) -> None:
-    """What preflight noticed but does not reject (an intent that looks like a typo) becomes
-    a warning on the batch's record, where ``etl status`` shows it."""
-    from etl_pipeline.lanes.preflight import preflight
-
-    notes = preflight(manifest).notes
-    if notes:
-        ledger.add_manifest_warnings(manifest.batch_id, notes)
-
-
-def _check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
-    """Reject at intake what would certainly fail later: missing raw files, unknown join inputs,
-    a recipe that does not fit the batch or invalid recipe overrides in the tags."""
-    from etl_pipeline.lanes.join import resolve_join
-    from etl_pipeline.lanes.preflight import preflight
-    from etl_pipeline.raw_file_checks import raw_file_problems
-
-    errors: list[FieldError] = list(preflight(manifest).problems)
-    errors.extend(raw_file_problems(store, manifest))
-    join = manifest.metadata.join_config
-    if join is not None:
-        errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)
-    if errors:
-        raise ManifestValidationError(errors)
-
-
-def _reject(
-    store: ObjectStore,
-    ledger: Ledger,
-    key: str,
-    etag: str | None,
-    batch_id: str | None,
-    reason: str,
-    error: ManifestValidationError | None,
-    result: IntakeResult,
-    operator: str,
-    emit: Callable[[str], None],
-    *,
-    manifest: Manifest | None = None,
-    disabled: bool = False,
-) -> None:
-    """Record the rejection, then archive the manifest with its report (both idempotent).
-
-    A rejection does not claim the batch id (``claimed_batch_id`` records it): the user fixes
-    the manifest and submits it again under the same id.
-    """
-    archive_key = archive_key_for(key)
-    fields: dict[str, Any] = {}
-    if manifest is not None:
-        fields = {
-            "uploader": manifest.uploader,
-            "intent": manifest.intent,
-            "lane": plan_for(manifest, key, operator=operator).lane,
-            "dataset_id": manifest.dataset_id,
-        }
-    ledger.record_manifest_intake(
-        manifest_key=key,
-        status=ManifestStatus.REJECTED,
-        claimed_batch_id=batch_id,
-        archive_key=archive_key,
-        manifest_etag=etag,
-        error=reason,
-        **fields,
-    )
-    report = {
-        "manifest_key": key,
-        "manifest_etag": etag,
-        "batch_id": batch_id,
-        "status": "rejected",
-        "reason": reason,
-        "rejected_by": operator,
-        **(
-            error.as_report() if error else {"errors": [{"field": "(manifest)", "message": reason}]}
-        ),
-    }
-    store.archive_rejected_manifest(key, report)
-    ledger.log_activity(
-        actor=operator,
-        action="manifest_disabled_lane" if disabled else "manifest_rejected",
-        subject=batch_id or key,
-        details={"manifest_key": key, "reason": reason[:2000]},
-        key=f"rejected:{key}:{etag}",
-    )
-    emit(f"rejected {key}: {reason}")
-    entry = RejectedManifest(key, reason, batch_id, archive_key)
-    (result.disabled if disabled else result.rejected).append(entry)

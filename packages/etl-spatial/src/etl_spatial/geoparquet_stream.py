@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 SORT_WORK_MEM_ENV = "ETL_EXPORT_SORT_WORK_MEM"
 """PostgreSQL ``work_mem`` for the export's sort (beyond it the sort spills to disk)."""
 DEFAULT_SORT_WORK_MEM = "256MB"
+BATCH_HINT_OPTION = "adbc.postgresql.batch_size_hint_bytes"
+BATCH_HINT_BYTES = 4 * 1024 * 1024
 _BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 _WORK_BBOX = tuple(f"_etl_{name}" for name in _BBOX_FIELDS)
 _WORK_VALID = "_etl_valid"
@@ -69,7 +71,7 @@ class GeometryTally:
     bbox: list[float] | None = None
     types: set[str] = field(default_factory=set)
 
-    def add(self, batch: pa.RecordBatch, geometry_column: str) -> None:
+    def add(self, batch: pa.Table, geometry_column: str) -> None:
         import pyarrow.compute as pc
 
         geometry = batch.column(geometry_column)
@@ -360,13 +362,15 @@ def _record_batches(postgis: Postgis, query: str) -> Iterator[pa.RecordBatchRead
             [work_mem],
         )
         cursor.fetchall()
+        # Smaller batches than the driver's 16 MB default: the worker's peak is a few batches.
+        cursor.adbc_statement.set_options(**{BATCH_HINT_OPTION: str(BATCH_HINT_BYTES)})
         cursor.execute(query)
         yield cursor.fetch_record_batch()
 
 
-def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[pa.RecordBatch]:
-    """Batches of exactly ``rows_per_group`` rows (the last one shorter), holding at most one
-    group plus one incoming batch."""
+def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``rows_per_group`` rows (the last one shorter) made of zero-copy
+    slices of the incoming batches: at most one group plus one batch is held, never copied."""
     import pyarrow as pa
 
     pending: list[pa.RecordBatch] = []
@@ -375,13 +379,12 @@ def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[
         pending.append(batch)
         pending_rows += batch.num_rows
         while pending_rows >= rows_per_group:
-            combined = pa.Table.from_batches(pending).combine_chunks()
-            yield combined.slice(0, rows_per_group).to_batches()[0]
-            rest = combined.slice(rows_per_group)
-            pending = rest.to_batches() if rest.num_rows else []
-            pending_rows = rest.num_rows
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows_per_group)
+            rest = table.slice(rows_per_group)
+            pending, pending_rows = rest.to_batches(), rest.num_rows
     if pending_rows:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+        yield pa.Table.from_batches(pending)
 
 
 def _output_schema(source: pa.Schema, names: Sequence[str]) -> pa.Schema:
@@ -392,17 +395,23 @@ def _output_schema(source: pa.Schema, names: Sequence[str]) -> pa.Schema:
     return pa.schema([*(source.field(n) for n in names), pa.field(COVERING_COLUMN, box)])
 
 
-def _with_covering(batch: pa.RecordBatch, names: Sequence[str]) -> pa.Table:
-    """The output columns of ``batch`` plus the GeoParquet 1.1 ``bbox`` struct column (NULL
-    for NULL and empty geometries)."""
+def _with_covering(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """The output columns of ``table`` plus the GeoParquet 1.1 ``bbox`` struct column (NULL
+    for NULL and empty geometries), chunk by chunk."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    boxes = [batch.column(name) for name in _WORK_BBOX]
-    covering = pa.StructArray.from_arrays(
-        boxes, names=list(_BBOX_FIELDS), mask=pc.invert(pc.is_valid(boxes[0]))
-    )
-    columns = [batch.column(name) for name in names]
+    boxes = [table.column(name) for name in _WORK_BBOX]
+    chunks = []
+    for i in range(boxes[0].num_chunks):
+        parts = [box.chunk(i) for box in boxes]
+        chunks.append(
+            pa.StructArray.from_arrays(
+                parts, names=list(_BBOX_FIELDS), mask=pc.invert(pc.is_valid(parts[0]))
+            )
+        )
+    covering = pa.chunked_array(chunks, type=pa.struct([(n, pa.float64()) for n in _BBOX_FIELDS]))
+    columns = [table.column(name) for name in names]
     return pa.Table.from_arrays([*columns, covering], names=[*names, COVERING_COLUMN])
 
 

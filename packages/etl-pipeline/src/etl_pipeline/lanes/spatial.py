@@ -4,6 +4,7 @@ rasters -> validated Cloud-Optimized GeoTIFF (intents ``ingest_vector``, ``inges
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from etl_pipeline.lanes.contract import LaneOutput, OutputFormat, QualityFacts, columns_of
@@ -40,6 +41,20 @@ def vector_gdal_path(store: ObjectStore, key: str) -> str:
     return f"/vsizip/{path}" if key.lower().endswith(".zip") else path
 
 
+def local_or_vsis3(work: Work, index: int, key: str, format_: str | None) -> str:
+    """Where GDAL reads raw file ``key``: a GeoPackage is downloaded into the run's temporary
+    directory first (SQLite read in place over ``/vsis3/`` costs a range request per few
+    pages: 1M points loaded 3-5x slower than download + local read); other formats stream
+    from S3. The copy lives in the run's directory, removed on every exit path."""
+    store = work.run.services.store
+    if format_ != "GPKG" or key.lower().endswith(".zip"):
+        return vector_gdal_path(store, key)
+    local = work.tmp / "sources" / f"{index}-{PurePosixPath(key).name}"
+    local.parent.mkdir(exist_ok=True)
+    store.download_from_landing(key, local)
+    return str(local)
+
+
 class VectorSteps(LaneSteps[VectorState]):
     kind = "vector"
     output = GEOPARQUET
@@ -52,7 +67,7 @@ class VectorSteps(LaneSteps[VectorState]):
         run, manifest = work.run, work.manifest
         sources = [
             VectorSource(
-                path=vector_gdal_path(run.services.store, f.key),
+                path=local_or_vsis3(work, i, f.key, f.format),
                 format=f.format,
                 layer=f.layer,
                 member=f.member,
