@@ -388,8 +388,6 @@ def test_each_asset_lists_only_its_own_datasets_and_legacy_ones_appear(drop, che
     assert drop.datasets["geojson"] in spatial
     assert drop.datasets["geojson"] not in tabular and drop.datasets["legacy"] not in tabular
     assert drop.datasets["csv"] not in spatial
-    legacy, legacy_done = _asset_partitions(
-        checks, ["legacy_ingest", "ingest", "ingested_dataset"]
-    )
+    legacy, legacy_done = _asset_partitions(checks, ["legacy_ingest", "ingest", "ingested_dataset"])
     assert drop.datasets["legacy"] in legacy_done
     assert drop.datasets["csv"] not in legacy

@@ -5,7 +5,6 @@ port published (compose) with every local port on loopback."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import logging
 import threading
