@@ -553,13 +553,19 @@ def test_code_server_restarted_with_runs_in_flight_and_queued(fault_platform, cr
     queued or starting. (A restart with manifests pending and no run in flight is
     tests/e2e/test_mixed_drop.py.)"""
     platform = fault_platform.platform
-    big = submit(platform, "cs-big", points=100_000)
+    # Big enough to still be loading after the small batches' runs are requested (one sensor
+    # tick or more on a loaded machine); checked below, not assumed.
+    big = submit(platform, "cs-big", points=300_000)
     run_id = wait_run_started_with_schema(platform, big)
     small = [submit(platform, f"cs-small{i}", rows=30) for i in range(2)]
     wait_until(
         lambda: all(platform.runs(tags={"batch_id": b.batch_id}) for b in small),
         60,
         describe="runs requested for the small batches",
+    )
+    (big_run,) = [r for r in platform.runs(tags={"batch_id": big.batch_id}) if r.run_id == run_id]
+    assert big_run.status == "STARTED", (
+        "the big run ended before the restart, so the fault was not exercised; raise points"
     )
     platform.restart_code_server("asset_lanes", kill=crash)
     batches = [big, *small]

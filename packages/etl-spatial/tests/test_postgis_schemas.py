@@ -77,6 +77,15 @@ def test_schema_created_and_dropped(postgis, run_id):
     assert not _schema_exists(postgis, schema.name)
 
 
+def test_compute_connections_do_not_jit(postgis, run_id):
+    # JIT compiling the recipe's statements cost more than running them.
+    with postgis.connect() as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
+    with postgis.ephemeral_schema(run_id) as schema, schema.connect() as conn:
+        jit, path = conn.execute("SELECT current_setting('jit'), current_schema()").fetchone()
+        assert jit == "off" and path == schema.name
+
+
 def test_schema_dropped_when_the_body_raises(postgis, run_id):
     name = schema_name_for_run(run_id)
     with pytest.raises(ZeroDivisionError), postgis.ephemeral_schema(run_id) as schema:

@@ -139,8 +139,14 @@ def list_versions(ledger: Ledger, dataset_id: str) -> list[AssetRecord]:
     return assets
 
 
-def _asset_label(asset: AssetRecord | None, fallback: str) -> str:
-    return f"{asset.dataset_id}@v{asset.version}" if asset is not None else fallback
+def _linked_asset(asset: AssetRecord | None, asset_id: str, role: str | None) -> dict[str, Any]:
+    """A lineage neighbour as listed (``asset`` is None when the ledger no longer has it)."""
+    return {
+        "asset_id": asset_id,
+        "ref": f"{asset.dataset_id}@v{asset.version}" if asset is not None else asset_id,
+        "role": role,
+        "uri": asset.uri if asset is not None else None,
+    }
 
 
 def lineage_report(ledger: Ledger, asset: AssetRecord) -> dict[str, Any]:
@@ -157,15 +163,10 @@ def lineage_report(ledger: Ledger, asset: AssetRecord) -> dict[str, Any]:
             i = edge.input
             inputs.setdefault((i.path, i.etag), {"path": i.path, "etag": i.etag, "size": i.size})
         elif edge.kind == "parent" and edge.parent_asset_id is not None:
-            parent = ledger.get_asset_by_id(edge.parent_asset_id)
+            parent_id = str(edge.parent_asset_id)
             parents.setdefault(
-                str(edge.parent_asset_id),
-                {
-                    "asset_id": str(edge.parent_asset_id),
-                    "ref": _asset_label(parent, str(edge.parent_asset_id)),
-                    "role": edge.role,
-                    "uri": parent.uri if parent else None,
-                },
+                parent_id,
+                _linked_asset(ledger.get_asset_by_id(edge.parent_asset_id), parent_id, edge.role),
             )
     for i in asset.inputs:
         inputs.setdefault((i.path, i.etag), {"path": i.path, "etag": i.etag, "size": i.size})
@@ -181,15 +182,9 @@ def lineage_report(ledger: Ledger, asset: AssetRecord) -> dict[str, Any]:
         )
     children: dict[str, dict[str, Any]] = {}
     for edge in ledger.downstream_of(asset.id):
-        child = ledger.get_asset_by_id(edge.asset_id)
+        child_id = str(edge.asset_id)
         children.setdefault(
-            str(edge.asset_id),
-            {
-                "asset_id": str(edge.asset_id),
-                "ref": _asset_label(child, str(edge.asset_id)),
-                "role": edge.role,
-                "uri": child.uri if child else None,
-            },
+            child_id, _linked_asset(ledger.get_asset_by_id(edge.asset_id), child_id, edge.role)
         )
     return {
         "asset": {**asset_summary(asset), "asset_id": str(asset.id)},

@@ -6,27 +6,19 @@ queue, terminate a run, re-execute one. Standard library only; every request is 
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from etl_cli.errors import ServiceUnavailable
+from etl_cli.graphql_http import (
+    REEXECUTE_RUN_MUTATION,
+    RUNS_QUERY,
+    GraphQLRequestError,
+    post_graphql,
+)
 
 QUEUED_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING")
 ACTIVE_STATUSES = (*QUEUED_STATUSES, "STARTED", "CANCELING")
-
-_RUNS_QUERY = """
-query EtlCliRuns($filter: RunsFilter, $limit: Int) {
-  runsOrError(filter: $filter, limit: $limit) {
-    __typename
-    ... on Runs { results { runId status creationTime tags { key value } } }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message }
-  }
-}
-"""
 
 _TERMINATE = """
 mutation EtlCliTerminate($runId: String!) {
@@ -34,22 +26,6 @@ mutation EtlCliTerminate($runId: String!) {
     __typename
     ... on TerminateRunFailure { message }
     ... on RunNotFoundError { message }
-    ... on UnauthorizedError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-
-_REEXECUTE = """
-mutation EtlCliReexecute($params: ReexecutionParams!) {
-  launchRunReexecution(reexecutionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on PipelineNotFoundError { message }
-    ... on RunConflict { message }
-    ... on InvalidSubsetError { message }
-    ... on ConflictingExecutionParamsError { message }
     ... on UnauthorizedError { message }
     ... on PythonError { message }
   }
@@ -86,25 +62,10 @@ class DagsterApi:
 
     def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """One GraphQL operation's ``data``; ``ServiceUnavailable`` on any failure."""
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        request = urllib.request.Request(  # noqa: S310 - a configured http(s) URL
-            f"{self.base_url}/graphql",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise self._unavailable(f"HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise self._unavailable(str(reason) or type(reason).__name__) from None
-        if payload.get("errors"):
-            messages = "; ".join(str(e.get("message", e)) for e in payload["errors"])
-            raise self._unavailable(f"GraphQL error: {messages}")
-        return payload.get("data") or {}
+            return post_graphql(f"{self.base_url}/graphql", query, variables, self.timeout_s)
+        except GraphQLRequestError as exc:
+            raise self._unavailable(str(exc)) from None
 
     def reachable(self) -> bool:
         try:
@@ -126,7 +87,7 @@ class DagsterApi:
             run_filter["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
         if statuses:
             run_filter["statuses"] = list(statuses)
-        data = self.execute(_RUNS_QUERY, {"filter": run_filter, "limit": limit})["runsOrError"]
+        data = self.execute(RUNS_QUERY, {"filter": run_filter, "limit": limit})["runsOrError"]
         if data.get("__typename") != "Runs":
             raise self._unavailable(f"listing runs failed: {data.get('message')}")
         return [
@@ -168,7 +129,7 @@ class DagsterApi:
             "strategy": strategy,
             "extraTags": [{"key": k, "value": v} for k, v in extra_tags.items()],
         }
-        result = self.execute(_REEXECUTE, {"params": params})["launchRunReexecution"]
+        result = self.execute(REEXECUTE_RUN_MUTATION, {"params": params})["launchRunReexecution"]
         if result.get("__typename") != "LaunchRunSuccess":
             raise self._unavailable(
                 f"run {run_id} was not re-executed: {result.get('message') or result['__typename']}"

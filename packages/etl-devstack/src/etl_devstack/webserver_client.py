@@ -10,12 +10,17 @@ Standard library only (urllib + json), so the stack CLI starts fast and needs no
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from etl_cli.graphql_http import (
+    LAUNCH_RESULT_FIELDS,
+    REEXECUTE_RUN_MUTATION,
+    RUNS_QUERY,
+    GraphQLRequestError,
+    post_graphql,
+)
 
 # Definitions loaded from a module's ``defs`` object live in a repository with this name.
 DEFAULT_REPOSITORY = "__repository__"
@@ -51,26 +56,11 @@ query PlatformDaemonHealth {
 }
 """
 
-# What a launch (new run or re-execution) answers: the run id or why not.
-_LAUNCH_RESULT = """
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on PipelineNotFoundError { message }
-    ... on RunConflict { message }
-    ... on InvalidSubsetError { message }
-    ... on ConflictingExecutionParamsError { message }
-    ... on PresetNotFoundError { message }
-    ... on NoModeProvidedError { message }
-    ... on UnauthorizedError { message }
-    ... on PythonError { message }
-"""
-
 LAUNCH_RUN_MUTATION = (
     """
 mutation PlatformLaunchRun($executionParams: ExecutionParams!) {
   launchRun(executionParams: $executionParams) {"""
-    + _LAUNCH_RESULT
+    + LAUNCH_RESULT_FIELDS
     + """  }
 }
 """
@@ -102,36 +92,6 @@ query PlatformRunErrors($runId: ID!) {
   }
 }
 """
-
-
-RUNS_QUERY = """
-query PlatformRuns($filter: RunsFilter, $limit: Int) {
-  runsOrError(filter: $filter, limit: $limit) {
-    __typename
-    ... on Runs {
-      results {
-        runId
-        status
-        jobName
-        tags { key value }
-        repositoryOrigin { repositoryLocationName }
-      }
-    }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-
-REEXECUTE_RUN_MUTATION = (
-    """
-mutation PlatformReexecuteRun($params: ReexecutionParams!) {
-  launchRunReexecution(reexecutionParams: $params) {"""
-    + _LAUNCH_RESULT
-    + """  }
-}
-"""
-)
 
 
 class WebserverError(RuntimeError):
@@ -183,25 +143,11 @@ class DagsterWebserverClient:
 
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one GraphQL operation and return its ``data``; raise on transport/GraphQL errors."""
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(  # noqa: S310 - the URL is our own loopback webserver
-            self.graphql_url,
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:500]
-            raise WebserverError(f"{self.graphql_url} answered HTTP {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise WebserverError(f"cannot reach {self.graphql_url}: {exc}") from exc
-        if payload.get("errors"):
-            messages = "; ".join(e.get("message", str(e)) for e in payload["errors"])
-            raise WebserverError(f"GraphQL error from {self.graphql_url}: {messages}")
-        return payload["data"]
+            return post_graphql(self.graphql_url, query, variables or {}, self.timeout)
+        except GraphQLRequestError as exc:
+            body = f": {exc.body}" if exc.body else ""
+            raise WebserverError(f"{self.graphql_url}: {exc}{body}") from exc
 
     def reachable(self) -> bool:
         """Whether the webserver answers GraphQL at all."""
@@ -261,13 +207,7 @@ class DagsterWebserverClient:
             },
         }
         result = self.execute(LAUNCH_RUN_MUTATION, {"executionParams": params})["launchRun"]
-        if result["__typename"] == "LaunchRunSuccess":
-            return str(result["run"]["runId"])
-        detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
-        raise JobLaunchError(
-            f"could not launch job {job_name!r} of code location {location!r}: "
-            f"{result['__typename']}: {detail}"
-        )
+        return _launched_run_id(result, f"launch job {job_name!r} of code location {location!r}")
 
     def run_status(self, run_id: str) -> str:
         """The run's status (QUEUED, STARTING, STARTED, SUCCESS, FAILURE, CANCELED, ...)."""
@@ -323,10 +263,12 @@ class DagsterWebserverClient:
         UI's re-execute button does: same job, partition and tags; return the new run id."""
         params = {"parentRunId": parent_run_id, "strategy": strategy}
         result = self.execute(REEXECUTE_RUN_MUTATION, {"params": params})["launchRunReexecution"]
-        if result["__typename"] == "LaunchRunSuccess":
-            return str(result["run"]["runId"])
-        detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
-        raise JobLaunchError(
-            f"could not re-execute run {parent_run_id} ({strategy}): {result['__typename']}: "
-            f"{detail}"
-        )
+        return _launched_run_id(result, f"re-execute run {parent_run_id} ({strategy})")
+
+
+def _launched_run_id(result: dict[str, Any], action: str) -> str:
+    """The new run's id from a launch result; ``JobLaunchError`` saying why not."""
+    if result["__typename"] == "LaunchRunSuccess":
+        return str(result["run"]["runId"])
+    detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
+    raise JobLaunchError(f"could not {action}: {result['__typename']}: {detail}")

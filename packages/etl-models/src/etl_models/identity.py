@@ -21,22 +21,30 @@ _DATASET_ID = re.compile(DATASET_ID_PATTERN)
 
 def validate_batch_id(batch_id: str) -> str:
     """Return ``batch_id`` if it is a valid batch id, else raise ``ValueError`` with the fix."""
-    if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
-        raise ValueError(
-            f"batch_id {batch_id!r} is invalid; use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, e.g. 'roads_2026_11_22'"
-        )
-    return batch_id
+    return _matching(
+        "batch_id",
+        batch_id,
+        _BATCH_ID,
+        "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+        "e.g. 'roads_2026_11_22'",
+    )
 
 
 def validate_dataset_id(dataset_id: str) -> str:
     """Return ``dataset_id`` if valid, else raise ``ValueError`` naming the rule and the fix."""
-    if not isinstance(dataset_id, str) or not _DATASET_ID.fullmatch(dataset_id):
-        raise ValueError(
-            f"dataset_id {dataset_id!r} is invalid; use 1-64 lowercase letters, digits, '_' or "
-            "'-', starting with a letter or digit, e.g. 'roads' or 'census_2021'"
-        )
-    return dataset_id
+    return _matching(
+        "dataset_id",
+        dataset_id,
+        _DATASET_ID,
+        "use 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit, "
+        "e.g. 'roads' or 'census_2021'",
+    )
+
+
+def _matching(field: str, value: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"{field} {value!r} is invalid; {rule}")
+    return value
 
 
 def derive_dataset_id(batch_id: str) -> str:

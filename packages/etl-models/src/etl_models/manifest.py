@@ -62,6 +62,20 @@ def _err(error_type: str, message: str, **ctx: Any) -> PydanticCustomError:
     return PydanticCustomError(error_type, message, ctx or None)
 
 
+def canonical_encoding(value: str) -> str:
+    """Python's name of the text encoding ``value`` (``latin1`` -> ``iso8859-1``); ValueError
+    saying what to use when there is no such codec."""
+    import codecs
+
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise ValueError(
+            f"unknown text encoding {value!r}; use a Python codec name such as 'utf-8', "
+            "'latin-1' or 'cp1252'"
+        ) from None
+
+
 class _Strict(BaseModel):
     """Unknown fields are errors: a typo must not silently drop a user's setting."""
 
@@ -80,17 +94,10 @@ class FileOptions(_Strict):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
-
         try:
-            return codecs.lookup(value).name
-        except LookupError:
-            raise _err(
-                "unknown_encoding",
-                "unknown text encoding '{value}'; use a Python codec name such as "
-                "'utf-8', 'latin-1' or 'cp1252'",
-                value=value,
-            ) from None
+            return canonical_encoding(value)
+        except ValueError as exc:
+            raise _err("unknown_encoding", str(exc)) from None
 
     @model_validator(mode="after")
     def _coordinates_pairwise(self) -> FileOptions:

@@ -380,14 +380,18 @@ def _settle(
     from etl_storage.errors import BatchIdConflict
 
     manifest, key, etag = item.manifest, item.read.key, item.record["manifest_etag"]
+
+    def reject_batch_id(reason: str) -> None:
+        error = ManifestValidationError([FieldError("batch_id", reason)])
+        reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
+
     if isinstance(outcome, BatchIdConflict):
         reason = (
             f"batch_id {manifest.batch_id!r} is already used by {outcome.existing_manifest_key} "
             f"(status {outcome.existing_status}); batch ids are unique and immutable: choose a "
             "new batch_id for a new batch"
         )
-        error = ManifestValidationError([FieldError("batch_id", reason)])
-        reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
+        reject_batch_id(reason)
         return
     if not outcome.created and outcome.record.status != ManifestStatus.QUEUED:
         # The same manifest again after it already ran: a re-upload, not a new batch.
@@ -396,8 +400,7 @@ def _settle(
             f"{outcome.record.status.value}); to run it again re-execute its Dagster run, or "
             "submit a new batch_id"
         )
-        error = ManifestValidationError([FieldError("batch_id", reason)])
-        reject(store, ledger, key, etag, None, str(error), error, result, operator, emit)
+        reject_batch_id(reason)
         return
     record_notes(ledger, manifest)
     emit(f"queued {key} (batch {manifest.batch_id}) for {item.plan.job_name}")

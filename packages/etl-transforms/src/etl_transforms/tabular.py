@@ -23,7 +23,6 @@ non-text type; text columns keep their values exactly as written.
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from etl_models.manifest import canonical_encoding
 from etl_transforms.errors import TabularParseError
 from etl_transforms.headers import HeaderMapping, normalize_headers
 from etl_transforms.tabular_reader import (
@@ -89,13 +89,7 @@ class TabularOptions(BaseModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            return codecs.lookup(value).name
-        except LookupError:
-            raise ValueError(
-                f"unknown text encoding {value!r}; use a Python codec name such as 'utf-8', "
-                "'latin-1' or 'cp1252'"
-            ) from None
+        return canonical_encoding(value)
 
     @field_validator("delimiter", "quote_char")
     @classmethod

@@ -84,20 +84,27 @@ def _arrow_encoding(options: TabularOptions) -> str:
     return "utf8" if options.is_utf8 else options.encoding
 
 
-def read_raw_headers(src: Path, options: TabularOptions, name: str) -> list[str]:
+def _open_csv(src: Path, options: TabularOptions, name: str, convert_options: Any) -> Any:
+    """A streaming Arrow CSV reader of ``src``; open errors as ``TabularParseError``."""
     import pyarrow.csv as pacsv
 
     try:
-        reader = pacsv.open_csv(
+        return pacsv.open_csv(
             src,
             read_options=pacsv.ReadOptions(
                 block_size=options.block_size, encoding=_arrow_encoding(options)
             ),
             parse_options=_parse_options(options),
-            convert_options=pacsv.ConvertOptions(check_utf8=False),
+            convert_options=convert_options,
         )
     except Exception as exc:  # pyarrow raises ArrowInvalid / codec errors
         raise _translate_error(exc, name, options) from exc
+
+
+def read_raw_headers(src: Path, options: TabularOptions, name: str) -> list[str]:
+    import pyarrow.csv as pacsv
+
+    reader = _open_csv(src, options, name, pacsv.ConvertOptions(check_utf8=False))
     try:
         headers = list(reader.schema.names)
     except UnicodeDecodeError as exc:  # a header that is not UTF-8 fails when decoded here
@@ -126,23 +133,14 @@ def text_batches(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    try:
-        reader = pacsv.open_csv(
-            src,
-            read_options=pacsv.ReadOptions(
-                block_size=options.block_size, encoding=_arrow_encoding(options)
-            ),
-            parse_options=_parse_options(options),
-            convert_options=pacsv.ConvertOptions(
-                # Duplicate headers share a key, which is fine: all columns are text here.
-                column_types={name: pa.string() for name in raw_headers},
-                null_values=list(options.null_values),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except Exception as exc:
-        raise _translate_error(exc, name, options) from exc
+    convert_options = pacsv.ConvertOptions(
+        # Duplicate headers share a key, which is fine: all columns are text here.
+        column_types={header: pa.string() for header in raw_headers},
+        null_values=list(options.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    reader = _open_csv(src, options, name, convert_options)
     try:
         while True:
             try:

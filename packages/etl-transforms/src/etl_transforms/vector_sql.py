@@ -162,6 +162,23 @@ def build_vector_transform(
         parts.append(sql.SQL(" OFFSET 0"))
         return sql.SQL("({}) AS {}").format(sql.Composed(parts), sql.Identifier(f"_etl_s{level}"))
 
+    def repair(relation: sql.Composable, bit: int) -> sql.Composable:
+        """Two levels: test validity, then repair the invalid rows and set ``bit`` on them."""
+        valid = sql.Identifier("_etl_valid")
+        relation = stage(
+            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
+        )
+        return stage(
+            [
+                sql.SQL("{} AS {}").format(_repair(g, valid), g),
+                sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
+                    v=valid, f=flags, bit=sql.Literal(bit)
+                ),
+            ],
+            relation,
+            None,
+        )
+
     # Level 1: read, linearise curves (GEOS cannot repair them), stamp the declared SRID.
     src_geom = sql.Identifier(geom)
     g_expr: sql.Composable = src_geom
@@ -182,20 +199,7 @@ def build_vector_transform(
 
     if steps.make_valid:
         # ST_IsValid(g, 0): same test as ST_IsValid(g) without one NOTICE per invalid row.
-        valid = sql.Identifier("_etl_valid")
-        relation = stage(
-            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
-        )
-        relation = stage(
-            [
-                sql.SQL("{} AS {}").format(_repair(g, valid), g),
-                sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
-                    v=valid, f=flags, bit=sql.Literal(FLAG_REPAIRED)
-                ),
-            ],
-            relation,
-            None,
-        )
+        relation = repair(relation, FLAG_REPAIRED)
 
     reprojected = source_srid != steps.target_srid
     if reprojected:
@@ -261,20 +265,7 @@ def build_vector_transform(
     if steps.make_valid and (reprojected or simplified or wrapped):
         # Valid in the source CRS does not guarantee valid after reprojection (coordinate
         # rounding, curvature); repair again and flag it so the report shows it.
-        valid = sql.Identifier("_etl_valid")
-        relation = stage(
-            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
-        )
-        relation = stage(
-            [
-                sql.SQL("{} AS {}").format(_repair(g, valid), g),
-                sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
-                    v=valid, f=flags, bit=sql.Literal(FLAG_REPAIRED_AFTER_TRANSFORM)
-                ),
-            ],
-            relation,
-            None,
-        )
+        relation = repair(relation, FLAG_REPAIRED_AFTER_TRANSFORM)
 
     if steps.normalize_types:
         single_types = ["ST_Polygon", "ST_LineString"] + (["ST_Point"] if promote_points else [])

@@ -20,7 +20,7 @@ from etl_pipeline.orchestration.results import (
     check_results,
     check_specs,
     lane_metadata,
-    permanent_failure,
+    no_retry_when_permanent,
 )
 from etl_pipeline.orchestration.settings import heartbeat_job_tags
 
@@ -87,7 +87,7 @@ def _lane_asset(lane: Lane, partitions: dg.DynamicPartitionsDefinition) -> dg.As
         run_worker_heartbeat: RunWorkerHeartbeat,  # required so that the worker heartbeats
     ) -> dg.MaterializeResult:
         run = batch_run(context, object_store, ledger, postgis)
-        try:
+        with no_retry_when_permanent():
             manifest = run.manifest()
             if manifest.dataset_id != context.partition_key:
                 raise LaneError(
@@ -95,11 +95,6 @@ def _lane_asset(lane: Lane, partitions: dg.DynamicPartitionsDefinition) -> dg.As
                     f"{manifest.dataset_id!r}; runs are requested by the manifest sensors"
                 )
             result = run_lane(run, lane)
-        except Exception as exc:
-            failure = permanent_failure(exc)
-            if failure is None:
-                raise  # operational: the retry policy tries again
-            raise failure from exc
         return dg.MaterializeResult(
             metadata=lane_metadata(result), check_results=check_results(result, lane.checks)
         )
@@ -144,13 +139,8 @@ def _op_job_lane(lane: Lane) -> LaneDefinitions:
     ) -> None:
         """Record the run and the manifest's ``running`` state, archive the manifest."""
         run = batch_run(context, object_store, ledger, postgis)
-        try:
+        with no_retry_when_permanent():
             manifest = begin(run)
-        except Exception as exc:
-            failure = permanent_failure(exc)
-            if failure is None:
-                raise  # operational: the retry policy tries again
-            raise failure from exc
         context.add_output_metadata(
             {
                 "batch_id": manifest.batch_id,
@@ -174,13 +164,8 @@ def _op_job_lane(lane: Lane) -> LaneDefinitions:
     ) -> dg.Output[None]:
         """Load to PostGIS, transform with the intent's recipe, export to the lake, register."""
         run = batch_run(context, object_store, ledger, postgis)
-        try:
+        with no_retry_when_permanent():
             result = run_lane(run, lane)
-        except Exception as exc:
-            failure = permanent_failure(exc)
-            if failure is None:
-                raise  # operational: the retry policy tries again
-            raise failure from exc
         metadata = lane_metadata(result)
         context.log_event(
             dg.AssetMaterialization(

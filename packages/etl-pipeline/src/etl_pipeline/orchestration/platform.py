@@ -5,6 +5,7 @@ lane added to the registry appears in its location with its asset, job and senso
 retry sensor's jobs."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -73,6 +74,12 @@ def build_location(name: str) -> Location:
     return Location(name, served, platform)
 
 
-def location_definitions(name: str) -> dg.Definitions:
-    """Location ``name``'s definitions with the platform's resources bound."""
-    return build_location(name).definitions(platform_resources())
+def location_definitions(name: str, project_dir: Path | None = None) -> dg.Definitions:
+    """Location ``name``'s definitions with the platform's resources bound; with
+    ``project_dir`` (a location's package folder) merged with what its ``defs/`` holds (the dg
+    project config is found by walking up from there)."""
+    definitions = build_location(name).definitions(platform_resources())
+    if project_dir is None:
+        return definitions
+    own = dg.load_from_defs_folder(path_within_project=project_dir)
+    return dg.Definitions.merge(own, definitions)

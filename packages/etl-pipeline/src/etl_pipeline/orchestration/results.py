@@ -1,6 +1,7 @@
 """Lane results as Dagster metadata and asset-check results, and lane errors as failures."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -39,6 +40,19 @@ def permanent_failure(exc: Exception) -> dg.Failure | None:
     from etl_pipeline.failures import is_permanent
 
     return as_failure(exc) if is_permanent(exc) else None
+
+
+@contextmanager
+def no_retry_when_permanent() -> Iterator[None]:
+    """Raise a permanent error as :func:`permanent_failure` (not retried); operational ones
+    as they are, for the step's retry policy."""
+    try:
+        yield
+    except Exception as exc:
+        failure = permanent_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 def lane_metadata(result: LaneResult) -> dict[str, Any]:
