@@ -6,11 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from etl_models.formats import (
-    declared_format,
-    file_types_for_extension,
-    inferred_format,
-)
 from etl_models.landing import (
     archive_key_for,
     history_folder_for,
@@ -141,17 +136,3 @@ def test_archive_naming() -> None:
     assert history_folder_for(stamp, "0123456789abcdef") == (
         "archive/history/20260102T030405Z-0123456789ab/"
     )
-
-
-# --- formats ------------------------------------------------------------------------------------
-
-
-def test_format_tables() -> None:
-    assert declared_format("vector", " Shapefile ") == "ESRI Shapefile"
-    assert declared_format("tabular", "gpkg") is None
-    assert inferred_format("raster", "b/x.TIF") == "GTiff"
-    assert inferred_format("tabular", "b/x.gpkg") is None
-    assert file_types_for_extension(".gpkg") == {"vector"}
-    assert file_types_for_extension(".tif") == {"raster"}
-    assert file_types_for_extension(".csv") == {"vector", "tabular"}
-    assert file_types_for_extension(".xyz") == frozenset()

@@ -314,3 +314,74 @@ def test_z_coordinates_are_kept(pg_conn, work_schema):
         ).format(sql.Identifier(work_schema, "transformed"))
     ).fetchall()
     assert rows == [(1, 10, 20, 4326), (2, 7, 7, 4326)]
+
+
+def _insert_geoms(conn: psycopg.Connection, schema: str, exprs: list[str]) -> None:
+    """Rows built by SQL expressions (WKT cannot spell infinite coordinates)."""
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (id int, name text, geom geometry)").format(
+            sql.Identifier(schema, "raw_data")
+        )
+    )
+    for i, expr in enumerate(exprs):
+        conn.execute(
+            sql.SQL("INSERT INTO {} VALUES (%s, 'x', ST_SetSRID(" + expr + ", 4326))").format(
+                sql.Identifier(schema, "raw_data")
+            ),
+            (i,),
+        )
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["points", "multipoints"])
+def test_point_layers_skip_geos_but_still_find_nonfinite_and_empty(pg_conn, work_schema, multi):
+    """Point layers take the no-GEOS path: NaN / infinite coordinates and empties are still
+    found and counted, longitudes beyond 180 still wrapped, valid points untouched."""
+
+    def pt(x: str, y: str) -> str:
+        p = f"ST_MakePoint({x}::float8, {y}::float8)"
+        return f"ST_Multi({p})" if not multi else f"ST_Collect({p}, ST_MakePoint(1, 1))"
+
+    exprs = [
+        pt("1", "2"),
+        pt("'NaN'", "2"),
+        pt("3", "'Infinity'"),
+        pt("'-Infinity'", "4"),
+        "'POINT EMPTY'::geometry",
+        pt("190", "5"),
+    ]
+    if not multi:
+        exprs = [e.replace("ST_Multi(", "(") for e in exprs]
+    _insert_geoms(pg_conn, work_schema, exprs)
+    report = apply_vector_steps(pg_conn, work_schema)
+    assert report.rows_in == 6
+    assert report.dropped_nonfinite_count == 3
+    assert report.dropped_source_empty_count == 1
+    assert report.corrupt_count == 4
+    assert report.rows_out == 2
+    assert report.repaired_count == 0
+    assert report.wrapped_count == 1
+    assert report.bbox is not None and report.bbox[2] <= 180.0
+
+    # Already within +-180 and finite: no validity, transform or wrap work left at all.
+    pg_conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(work_schema, "transformed")))
+    pg_conn.execute(
+        sql.SQL("DELETE FROM {} WHERE id <> 0").format(sql.Identifier(work_schema, "raw_data"))
+    )
+    clean = apply_vector_steps(pg_conn, work_schema)
+    assert (clean.rows_in, clean.rows_out, clean.corrupt_count) == (1, 1, 0)
+    assert (clean.repaired_count, clean.wrapped_count) == (0, 0)
+
+
+def test_point_layer_statement_has_no_geos_or_transform():
+    statement = build_vector_transform(
+        "proc_x",
+        attribute_columns=["id"],
+        source_srid=4326,
+        steps=VectorSteps(),
+        point_layer=True,
+        source_nonfinite=False,
+        curves=False,
+        wrap=False,
+    ).as_string(None)
+    for call in ("ST_IsValid", "ST_MakeValid", "ST_Transform", "ST_HasArc", "ST_WrapX"):
+        assert call not in statement

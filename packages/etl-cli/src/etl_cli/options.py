@@ -9,10 +9,27 @@ from typing import Annotated
 import typer
 
 
-class FileType(str, Enum):
-    vector = "vector"
-    raster = "raster"
-    tabular = "tabular"
+def file_type_choice(value: str) -> str:
+    """``--type``: one of the file types the lanes declare (read when the option is used, so
+    the CLI's start stays light)."""
+    from etl_pipeline.lanes.registry import file_types
+
+    known = file_types()
+    chosen = value.strip().lower()
+    if chosen not in known:
+        raise typer.BadParameter(f"{value!r} is not a file type; use one of {', '.join(known)}")
+    return chosen
+
+
+FileTypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--type",
+        parser=file_type_choice,
+        metavar="TYPE",
+        help="File type, e.g. vector, raster or tabular: one a lane reads (default: from intent).",
+    ),
+]
 
 
 class JoinHow(str, Enum):

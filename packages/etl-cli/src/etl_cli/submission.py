@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl_cli.errors import FieldProblem, ManifestInvalid, UsageProblem
-from etl_models.formats import JOIN_INTENT, file_types_for_extension
 from etl_models.landing import manifest_key_for
+from etl_models.manifest import JOIN_INTENT
 
 if TYPE_CHECKING:
     from etl_models.manifest import Manifest
@@ -160,7 +160,7 @@ def infer_file_type(path: Path, intent: str, declared: str | None) -> str:
     """The manifest file type of ``path``: ``--type``, else the intent's, else the extension's."""
     if declared:
         return declared
-    from etl_pipeline.lanes.registry import intent_file_type
+    from etl_pipeline.lanes.registry import file_types, file_types_for_extension, intent_file_type
 
     by_intent = intent_file_type(intent)
     if by_intent:
@@ -177,7 +177,7 @@ def infer_file_type(path: Path, intent: str, declared: str | None) -> str:
         )
     raise UsageProblem(
         f"{path.name}: cannot tell the file type from extension {suffix or '(none)'!r}",
-        "add --type vector|raster|tabular (and --format if the extension is unusual)",
+        f"add --type {'|'.join(file_types())} (and --format if the extension is unusual)",
     )
 
 
@@ -213,10 +213,12 @@ def validate_manifest(data: Any, landing_bucket: str, source: str = "the manifes
     except ManifestValidationError as exc:
         problems = [FieldProblem(e.field, e.message) for e in exc.errors]
         raise ManifestInvalid(problems, source) from None
+    from etl_pipeline.lanes.registry import canonical_manifest
+
     problems = [FieldProblem(e.field, e.message) for e in preflight(manifest).problems]
     if problems:
         raise ManifestInvalid(problems, source)
-    return manifest
+    return canonical_manifest(manifest)  # formats in the spelling the lanes read
 
 
 def _metadata_dict(meta: DescriptiveMetadata, dataset_id: str | None) -> dict[str, Any]:

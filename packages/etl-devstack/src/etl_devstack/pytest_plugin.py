@@ -219,6 +219,16 @@ class DeployedPlatform:
     def graphql_url(self) -> str:
         return self.stack.client.graphql_url
 
+    @property
+    def web_url(self) -> str:
+        """The dataset catalog (etl-web) of the deployment."""
+        return self.stack.config.web_url
+
+    @property
+    def web_token(self) -> str:
+        """The catalog's ``ETL_WEB_TOKEN``: signing in with it allows submitting."""
+        return self.env["ETL_WEB_TOKEN"]
+
     def launch_job(
         self,
         location: str,
@@ -334,6 +344,8 @@ def deployed_platform(
     instead of being started here.
     """
     state_dir = tmp_path_factory.mktemp("platform")
+    # The catalog is writable for people (and browser tests) who sign in with this token.
+    web_env = {"ETL_WEB_TOKEN": f"e2e-{uuid.uuid4().hex}"}
     config = isolated_config(
         state_dir,
         label="e2e",
@@ -349,10 +361,13 @@ def deployed_platform(
                 "s3_access_key": os.environ["MINIO_ROOT_USER"],
                 "s3_secret_key": os.environ["MINIO_ROOT_PASSWORD"],
                 # Taken as given (it may carry credentials or a replica set).
-                "extra_env": {"MONGO_CONNECTION_STRING": os.environ["MONGO_CONNECTION_STRING"]},
+                "extra_env": {
+                    **web_env,
+                    "MONGO_CONNECTION_STRING": os.environ["MONGO_CONNECTION_STRING"],
+                },
             }
             if EXTERNAL
-            else {"s3_port": free_port(), "mongo_port": free_port()}
+            else {"s3_port": free_port(), "mongo_port": free_port(), "extra_env": web_env}
         ),
     )
     stack = Stack(config, log=lambda message: None)

@@ -30,14 +30,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from etl_models.dataset_metadata import DescriptiveFields
-from etl_models.formats import (
-    JOIN_INTENT,
-    FileType,
-    declared_format,
-    extension,
-    formats_of,
-    inferred_format,
-)
 from etl_models.identity import (
     BATCH_ID_PATTERN,
     DATASET_ID_PATTERN,
@@ -51,6 +43,11 @@ from etl_models.manifest_errors import FieldError, ManifestValidationError, flat
 from etl_models.settings import LANDING_BUCKET
 
 INTENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+FILE_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+FILE_TYPE_EXAMPLES = ["vector", "raster", "tabular"]
+"""Illustrations for the JSON Schema only: which file types exist, and their formats, is
+declared by the lanes that read them (``etl_pipeline.lanes.registry.file_types``)."""
+JOIN_INTENT = "join_datasets"
 TAG_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$"
 MAX_FILES = 1000
 
@@ -118,7 +115,11 @@ class ManifestFile(_Strict):
     """One raw file of the batch, in the landing bucket."""
 
     path: StrictStr = Field(description="s3://<landing bucket>/<key> of the raw file")
-    type: FileType
+    type: StrictStr = Field(
+        pattern=FILE_TYPE_PATTERN,
+        description="Kind of file, read by the lane that declares it, e.g. 'vector'",
+        examples=FILE_TYPE_EXAMPLES,
+    )
     format: StrictStr | None = Field(
         None, description="GDAL driver or common name; inferred from the extension when absent"
     )
@@ -151,6 +152,12 @@ class ManifestFile(_Strict):
         landing_key(value, bucket)  # raises with the reason and the fix
         return value
 
+    @field_validator("format")
+    @classmethod
+    def _stripped_format(cls, value: str | None) -> str | None:
+        # Kept as the user spelled it; its lane's registry names the canonical driver.
+        return None if value is None else value.strip()
+
     @field_validator("crs")
     @classmethod
     def _crs_code(cls, value: str | None) -> str | None:
@@ -179,7 +186,7 @@ class ManifestFile(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _format_matches_type(self) -> ManifestFile:
+    def _member_and_options(self) -> ManifestFile:
         if self.member is not None and (
             self.type != "vector" or not self.path.lower().endswith(".zip")
         ):
@@ -189,8 +196,6 @@ class ManifestFile(_Strict):
                 "path at the zip archive",
                 field="member",
             )
-        canonical = canonical_format(self.type, self.format, self.member or self.path)
-        object.__setattr__(self, "format", canonical)
         if self.type == "raster" and self.options is not None:
             raise _err(
                 "options_type",
@@ -207,35 +212,6 @@ class ManifestFile(_Strict):
     @property
     def name(self) -> str:
         return PurePosixPath(self.key).name
-
-
-def canonical_format(file_type: str, declared: str | None, path: str) -> str:
-    """The canonical GDAL format name for a file, from the declared format or the extension."""
-    allowed = ", ".join(formats_of(file_type))
-    if declared is not None:
-        canonical = declared_format(file_type, declared)
-        if canonical is None:
-            raise _err(
-                "format",
-                "format '{value}' is not a {file_type} format; use one of {allowed}",
-                field="format",
-                value=declared,
-                file_type=file_type,
-                allowed=allowed,
-            )
-        return canonical
-    inferred = inferred_format(file_type, path)
-    if inferred is None:
-        raise _err(
-            "format",
-            "cannot infer a {file_type} format from extension '{suffix}'; set files[].format "
-            "(one of {allowed})",
-            field="format",
-            file_type=file_type,
-            suffix=extension(path) or "(none)",
-            allowed=allowed,
-        )
-    return inferred
 
 
 def landing_key(path: str, landing_bucket: str = LANDING_BUCKET) -> str:
@@ -362,7 +338,8 @@ class Manifest(_Strict):
                 "{{'path': 's3://landing-zone/<batch_id>/<file>', 'type': 'vector'}}",
                 field="files",
             )
-        # Which file type an intent takes is its lane's to say (etl_pipeline.lanes.registry).
+        # Which file types and formats exist, and which an intent takes, is for the lanes to
+        # say (etl_pipeline.lanes.registry, checked by etl_pipeline.lanes.preflight).
         types = {f.type for f in self.files}
         if len(types) > 1:
             raise _err(
@@ -371,15 +348,7 @@ class Manifest(_Strict):
                 types=", ".join(sorted(types)),
                 field="files",
             )
-        if types <= {"raster", "tabular"} and len(self.files) > 1:
-            kind = next(iter(types))
-            raise _err(
-                "too_many_files",
-                "a {kind} batch takes exactly one file (got {count}); submit one batch per file",
-                kind=kind,
-                count=len(self.files),
-                field="files",
-            )
+        # How many files a type takes is its lane's rule too (checked by preflight).
         paths = [f.path for f in self.files]
         duplicates = sorted({p for p in paths if paths.count(p) > 1})
         if duplicates:
@@ -441,7 +410,6 @@ __all__ = [
     "ManifestFile",
     "ManifestMetadata",
     "ManifestValidationError",
-    "canonical_format",
     "landing_key",
     "parse_manifest",
     "parse_manifest_bytes",

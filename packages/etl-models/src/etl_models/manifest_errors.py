@@ -76,6 +76,11 @@ def _describe(error: Mapping[str, Any]) -> str:
                 f"intent {error.get('input')!r} is invalid; use lowercase letters, digits and "
                 "'_' such as 'ingest_vector'"
             )
+        if name == "type" and len(loc) >= 2 and loc[-3:-2] == ("files",):
+            return (
+                f"file type {error.get('input')!r} is invalid; use a lowercase name such as "
+                "'vector', 'raster' or 'tabular'"
+            )
         if len(loc) >= 3 and loc[-1] == "[key]" and loc[-3] == "tags":
             name = str(loc[-2])
             return (

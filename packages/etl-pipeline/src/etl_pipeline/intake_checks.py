@@ -27,10 +27,11 @@ def check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> 
     a recipe that does not fit the batch or invalid recipe overrides in the tags."""
     from etl_pipeline.lanes.join import resolve_join
     from etl_pipeline.lanes.preflight import preflight
+    from etl_pipeline.lanes.registry import canonical_manifest
     from etl_pipeline.raw_file_checks import raw_file_problems
 
     errors: list[FieldError] = list(preflight(manifest).problems)
-    errors.extend(raw_file_problems(store, manifest))
+    errors.extend(raw_file_problems(store, canonical_manifest(manifest)))
     join = manifest.metadata.join_config
     if join is not None:
         errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)

@@ -353,19 +353,36 @@ def _morton_key() -> Any:
 
 @contextmanager
 def _record_batches(postgis: Postgis, query: str) -> Iterator[pa.RecordBatchReader]:
-    """ADBC's stream of the query's rows (binary COPY, a few MB per batch)."""
+    """ADBC's stream of the query's rows (binary COPY, a few MB per batch).
+
+    ADBC's low-level API, not its DB-API module: ``adbc_driver_manager.dbapi`` imports
+    ``pyarrow.dataset``, which imports pandas (about 1 s of a small run's start-up, for
+    nothing this export uses)."""
+    import adbc_driver_manager as adbc
+    import adbc_driver_postgresql
+    import pyarrow as pa
+    from psycopg import sql
+
     work_mem = os.environ.get(SORT_WORK_MEM_ENV, DEFAULT_SORT_WORK_MEM)
-    with postgis.adbc_connect() as conn, conn.cursor() as cursor:
-        # No JIT: the planner's cost of the sort makes it compile for seconds, for nothing.
-        cursor.execute(
-            "SELECT set_config('work_mem', $1, false), set_config('jit', 'off', false)",
-            [work_mem],
-        )
-        cursor.fetchall()
-        # Smaller batches than the driver's 16 MB default: the worker's peak is a few batches.
-        cursor.adbc_statement.set_options(**{BATCH_HINT_OPTION: str(BATCH_HINT_BYTES)})
-        cursor.execute(query)
-        yield cursor.fetch_record_batch()
+    # No JIT: the planner's cost of the sort makes it compile for seconds, for nothing.
+    settings = sql.SQL(
+        "SELECT set_config('work_mem', {}, false), set_config('jit', 'off', false)"
+    ).format(sql.Literal(work_mem))
+    with (
+        adbc_driver_postgresql.connect(postgis.adbc_uri()) as database,
+        adbc.AdbcConnection(database) as conn,
+    ):
+        with adbc.AdbcStatement(conn) as statement:
+            statement.set_sql_query(settings.as_string(None))
+            handle, _ = statement.execute_query()
+            pa.RecordBatchReader.from_stream(handle).read_all()
+        with adbc.AdbcStatement(conn) as statement:
+            # Smaller batches than the driver's 16 MB default: the worker's peak is a few
+            # batches.
+            statement.set_options(**{BATCH_HINT_OPTION: str(BATCH_HINT_BYTES)})
+            statement.set_sql_query(query)
+            handle, _ = statement.execute_query()
+            yield pa.RecordBatchReader.from_stream(handle)
 
 
 def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[pa.Table]:

@@ -31,6 +31,18 @@ from etl_transforms.vector_profile import (
 )
 from etl_transforms.vector_sql import FLAGS_COLUMN, VectorSteps, build_vector_transform
 
+CURVED_TYPES = frozenset(
+    {
+        "CIRCULARSTRING",
+        "COMPOUNDCURVE",
+        "CURVEPOLYGON",
+        "MULTICURVE",
+        "MULTISURFACE",
+        "GEOMETRYCOLLECTION",
+    }
+)
+"""Source types that may hold arcs (a collection may hold curves): only then ST_HasArc."""
+
 
 class VectorTransformReport(BaseModel):
     """Outcome of :func:`apply_vector_steps`. Invariant: ``rows_in == rows_out +
@@ -152,6 +164,15 @@ def apply_vector_steps(
         # always promoted because repair can turn a Polygon into a MultiPolygon.
         base_types = {t.rstrip("M") for t in profile.geometry_types}
         promote_points = {"POINT", "MULTIPOINT"} <= base_types
+        # Steps the profile proves are no-ops for this data are left out of the statement.
+        point_layer = bool(base_types) and base_types <= {"POINT", "MULTIPOINT"}
+        within_180 = (
+            profile.x_range is not None
+            and profile.nonfinite_count == 0
+            and profile.x_range[0] >= -180.0
+            and profile.x_range[1] <= 180.0
+        )
+        same_crs = source_srid is None or source_srid == steps.target_srid
         statement = build_vector_transform(
             schema,
             attribute_columns=attribute_columns,
@@ -164,6 +185,11 @@ def apply_vector_steps(
             assign_srid=assign or source_srid is None,
             promote_points=promote_points,
             typed_column=set(profile.coordinate_dimensions) <= {"XY"},
+            point_layer=point_layer,
+            source_nonfinite=profile.nonfinite_count > 0,
+            curves=bool(base_types & CURVED_TYPES),
+            # Nothing beyond +-180 in a source already in the target CRS: nothing to wrap.
+            wrap=not (same_crs and steps.simplify_tolerance_m is None and within_180),
         )
         try:
             conn.execute(statement)

@@ -20,6 +20,7 @@ from etl_transforms.vector_sql import (
     FLAG_REPAIRED_AFTER_TRANSFORM,
     FLAG_WRAPPED,
     FLAGS_COLUMN,
+    nonfinite_xy,
 )
 
 _ZM_FLAGS = {0: "XY", 1: "XYM", 2: "XYZ", 3: "XYZM"}
@@ -39,6 +40,9 @@ class SourceGeometryProfile(BaseModel):
     geometry_types: tuple[str, ...]
     coordinate_dimensions: tuple[str, ...] = Field(description="'XY', 'XYZ', 'XYM', 'XYZM'")
     column_srid: int
+    x_range: tuple[float, float] | None = Field(
+        None, description="(xmin, xmax) of the source extent (bbox precision); None: no extent"
+    )
 
 
 def table_columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -54,42 +58,60 @@ def table_columns(conn: psycopg.Connection, schema: str, table: str) -> list[tup
 def profile_source_geometry(
     conn: psycopg.Connection, schema: str, table: str, geom: str = "geom"
 ) -> SourceGeometryProfile:
-    """One aggregate pass over the source: rows, NULL / empty / SRID-0 counts, SRIDs, types."""
+    """One pass over the source: rows, NULL / empty / non-finite / SRID-0 counts, SRIDs,
+    types, coordinate dimensions and the extent, grouped by (SRID, type, dimensions).
+
+    A hash aggregate over the few distinct groups instead of ``array_agg(DISTINCT ...)``
+    (three sorts of every row: 1.1 s of 1M points against 0.3 s grouped).
+    """
     g = sql.Identifier(geom)
-    row = conn.execute(
+    groups = conn.execute(
         sql.SQL(
-            "SELECT count(*), count(*) FILTER (WHERE {g} IS NULL), "
+            "SELECT ST_SRID({g}), GeometryType({g}), ST_Zmflag({g}), count(*), "
             "count(*) FILTER (WHERE ST_IsEmpty({g})), "
-            # NaN/Inf coordinates make a geometry invalid with this reason (points included);
-            # the reason is only asked of the few invalid rows.
-            "count(*) FILTER (WHERE NOT ST_IsValid({g}, 0) "
-            "AND ST_IsValidReason({g}) LIKE 'Invalid Coordinate%%'), "
-            "count(*) FILTER (WHERE ST_SRID({g}) = 0), "
-            "coalesce(array_agg(DISTINCT ST_SRID({g})) FILTER (WHERE ST_SRID({g}) <> 0), "
-            "'{{}}'::int[]), "
-            "coalesce(array_agg(DISTINCT GeometryType({g})) FILTER (WHERE {g} IS NOT NULL), "
-            "'{{}}'::text[]), "
-            "coalesce(array_agg(DISTINCT ST_Zmflag({g})) FILTER (WHERE {g} IS NOT NULL), "
-            "'{{}}'::smallint[]) "
-            "FROM {t}"
-        ).format(g=g, t=sql.Identifier(schema, table))
-    ).fetchone()
-    assert row is not None
+            "count(*) FILTER (WHERE {nonfinite}), "
+            "ST_XMin(ST_Extent({g})), ST_XMax(ST_Extent({g})) "
+            "FROM {t} GROUP BY 1, 2, 3"
+        ).format(g=g, nonfinite=nonfinite_xy(g), t=sql.Identifier(schema, table))
+    ).fetchall()
+    rows = null_count = empty_count = nonfinite_count = unknown_srid_count = 0
+    srids: set[int] = set()
+    types: set[str] = set()
+    zmflags: set[int] = set()
+    xmin: float | None = None
+    xmax: float | None = None
+    for srid, gtype, zmflag, count, empty, nonfinite, gxmin, gxmax in groups:
+        rows += count
+        if gtype is None:  # NULL geometries (any non-NULL geometry has a type)
+            null_count += count
+            continue
+        empty_count += empty
+        nonfinite_count += nonfinite
+        types.add(str(gtype))
+        zmflags.add(int(zmflag))
+        if srid == 0:
+            unknown_srid_count += count
+        else:
+            srids.add(int(srid))
+        if gxmin is not None:
+            xmin = float(gxmin) if xmin is None else min(xmin, float(gxmin))
+            xmax = float(gxmax) if xmax is None else max(xmax, float(gxmax))
     column_srid_row = conn.execute(
         "SELECT srid FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s "
         "AND f_geometry_column = %s",
         (schema, table, geom),
     ).fetchone()
     return SourceGeometryProfile(
-        rows=row[0],
-        null_count=row[1],
-        empty_count=row[2],
-        nonfinite_count=row[3],
-        unknown_srid_count=row[4],
-        srids=tuple(sorted(row[5])),
-        geometry_types=tuple(sorted(row[6])),
-        coordinate_dimensions=tuple(_ZM_FLAGS[int(flag)] for flag in sorted(row[7])),
+        rows=rows,
+        null_count=null_count,
+        empty_count=empty_count,
+        nonfinite_count=nonfinite_count,
+        unknown_srid_count=unknown_srid_count,
+        srids=tuple(sorted(srids)),
+        geometry_types=tuple(sorted(types)),
+        coordinate_dimensions=tuple(_ZM_FLAGS[flag] for flag in sorted(zmflags)),
         column_srid=int(column_srid_row[0]) if column_srid_row and column_srid_row[0] else 0,
+        x_range=None if xmin is None or xmax is None else (xmin, xmax),
     )
 
 

@@ -83,6 +83,22 @@ def _utm_srid(geom: sql.Composable) -> sql.Composed:
     ).format(lat=lat, zone=zone)
 
 
+def nonfinite_xy(g: sql.Composable) -> sql.Composed:
+    """True when a geometry has a NaN or infinite X/Y coordinate (NULL for NULL / empty).
+
+    A Point is tested on its two coordinates (``x * 0 + y * 0`` is 0 only when both are
+    finite: NaN and +-Infinity times 0 give NaN), without GEOS; anything else asks GEOS, whose
+    validity test reports such coordinates as ``Invalid Coordinate`` (the reason is only asked
+    of the few invalid rows). A MultiPoint's bbox cannot stand in for the test: the bbox code
+    drops a NaN followed by a finite point.
+    """
+    return sql.SQL(
+        "(CASE WHEN ST_GeometryType({g}) = 'ST_Point' "
+        "THEN ST_X({g}) * 0 + ST_Y({g}) * 0 <> 0 "
+        "ELSE NOT ST_IsValid({g}, 0) AND ST_IsValidReason({g}) LIKE 'Invalid Coordinate%%' END)"
+    ).format(g=g)
+
+
 def _repair(geom: sql.Composable, valid: sql.Composable) -> sql.Composed:
     """Valid geometry unchanged; invalid repaired, keeping only parts of its own dimension.
 
@@ -113,6 +129,10 @@ def build_vector_transform(
     assign_srid: bool = False,
     promote_points: bool = False,
     typed_column: bool = True,
+    point_layer: bool = False,
+    source_nonfinite: bool = True,
+    curves: bool = True,
+    wrap: bool = True,
 ) -> sql.Composed:
     """Build the single ``CREATE UNLOGGED TABLE ... AS SELECT`` applying ``steps``.
 
@@ -124,6 +144,15 @@ def build_vector_transform(
     counting. With ``typed_column`` (for 2D data) ``geom`` is typed ``geometry(Geometry,
     target_srid)`` so ``geometry_columns`` reports the SRID; Z/M data stays ``geometry`` (a 2D
     type modifier would reject it), each value still carrying the target SRID.
+
+    What the source profile proved lets steps that would change nothing go (same table, same
+    flags): ``point_layer`` (only Points / MultiPoints, whose only invalidity is a NaN or
+    infinite coordinate) tests validity without GEOS for Points and never calls
+    ``ST_MakeValid``; with ``source_nonfinite`` False as well the first repair pass goes, and
+    the second one too unless reprojection or simplification moved the points (wrapping whole
+    degrees cannot make a coordinate non-finite). ``curves`` False skips ``ST_HasArc``
+    (no curve types or collections in the source); ``wrap`` False skips the antimeridian
+    stage (the caller knows the longitudes lie within [-180, 180] already).
     """
     schema = schema_name(schema)
     validate_platform_name(source_table, field="source_table")
@@ -165,12 +194,19 @@ def build_vector_transform(
     def repair(relation: sql.Composable, bit: int) -> sql.Composable:
         """Two levels: test validity, then repair the invalid rows and set ``bit`` on them."""
         valid = sql.Identifier("_etl_valid")
-        relation = stage(
-            [g, flags, sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)], relation, None
-        )
+        if point_layer:
+            # A point is invalid only for a NaN/infinite coordinate: NULL it (corrupt), as
+            # _repair would, without GEOS for Points and without ST_MakeValid.
+            test = sql.SQL("NOT {} AS {}").format(nonfinite_xy(g), valid)
+            fixed = sql.SQL("CASE WHEN {v} IS NOT FALSE THEN {g} END").format(v=valid, g=g)
+        else:
+            # ST_IsValid(g, 0): same test as ST_IsValid(g) without one NOTICE per invalid row.
+            test = sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)
+            fixed = _repair(g, valid)
+        relation = stage([g, flags, test], relation, None)
         return stage(
             [
-                sql.SQL("{} AS {}").format(_repair(g, valid), g),
+                sql.SQL("{} AS {}").format(fixed, g),
                 sql.SQL("CASE WHEN {v} IS FALSE THEN {f} | {bit} ELSE {f} END AS {f}").format(
                     v=valid, f=flags, bit=sql.Literal(bit)
                 ),
@@ -182,7 +218,7 @@ def build_vector_transform(
     # Level 1: read, linearise curves (GEOS cannot repair them), stamp the declared SRID.
     src_geom = sql.Identifier(geom)
     g_expr: sql.Composable = src_geom
-    if steps.normalize_types:
+    if steps.normalize_types and curves:
         g_expr = sql.SQL("CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END").format(
             g=src_geom
         )
@@ -197,8 +233,7 @@ def build_vector_transform(
         where,
     )
 
-    if steps.make_valid:
-        # ST_IsValid(g, 0): same test as ST_IsValid(g) without one NOTICE per invalid row.
+    if steps.make_valid and (source_nonfinite or not point_layer):
         relation = repair(relation, FLAG_REPAIRED)
 
     reprojected = source_srid != steps.target_srid
@@ -238,7 +273,7 @@ def build_vector_transform(
             None,
         )
 
-    wrapped = steps.target_srid == 4326
+    wrapped = steps.target_srid == 4326 and wrap
     if wrapped:
         # RFC 7946: longitudes in [-180, 180], a geometry crossing the antimeridian split there.
         # ST_WrapX cuts at the line and moves what lies beyond by 360 degrees.
@@ -262,7 +297,8 @@ def build_vector_transform(
             None,
         )
 
-    if steps.make_valid and (reprojected or simplified or wrapped):
+    moved = reprojected or simplified or (wrapped and not point_layer)
+    if steps.make_valid and moved:
         # Valid in the source CRS does not guarantee valid after reprojection (coordinate
         # rounding, curvature); repair again and flag it so the report shows it.
         relation = repair(relation, FLAG_REPAIRED_AFTER_TRANSFORM)

@@ -1,8 +1,9 @@
 """The submit form, derived from the manifest model's JSON schema, and back to a manifest.
 
 Labels, help texts, choices and length limits come from ``etl_models.manifest.Manifest``'s
-JSON schema, so a field added to the model (e.g. a licence in the metadata) appears in the
-form without a change here. Validation is the platform's own (``etl_cli.submission``).
+JSON schema (the file type's choices: the file types the lanes declare), so a field added to
+the model (e.g. a licence in the metadata) appears in the form without a change here.
+Validation is the platform's own (``etl_cli.submission``).
 """
 
 from __future__ import annotations
@@ -109,9 +110,9 @@ def _specs(schema: Mapping[str, Any], node: Mapping[str, Any], prefix: str, skip
 @lru_cache(maxsize=1)
 def form_spec() -> FormSpec:
     """The form's fields, from the manifest JSON schema."""
-    from etl_models.manifest import Manifest
+    from etl_pipeline.lanes.registry import manifest_schema
 
-    schema = Manifest.model_json_schema()
+    schema = manifest_schema()  # files[].type: a choice of the lanes' file types
     props = schema["properties"]
     top = _specs(schema, schema, "", {"files", "metadata", "intent"})
     file_node = _resolve(schema, props["files"]["items"])
@@ -124,7 +125,7 @@ def form_spec() -> FormSpec:
 
 def intents() -> list[str]:
     """Intents that take files (a join is made from datasets already in the lake)."""
-    from etl_models.formats import JOIN_INTENT
+    from etl_models.manifest import JOIN_INTENT
     from etl_pipeline.lanes.registry import known_intents
 
     return [i for i in known_intents() if i != JOIN_INTENT]

@@ -81,7 +81,7 @@ def manifest_validate(
 @manifest_app.command("schema", epilog=EPILOG)
 @guarded
 def manifest_schema() -> None:
-    """Print the published JSON Schema of the manifest."""
-    from etl_models.json_schema import manifest_json_schema
+    """Print the JSON Schema of the manifest, with the file types this platform's lanes read."""
+    from etl_pipeline.lanes.registry import manifest_schema
 
-    print_json(manifest_json_schema())
+    print_json(manifest_schema())

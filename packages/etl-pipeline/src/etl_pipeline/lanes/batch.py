@@ -82,7 +82,10 @@ class BatchRun:
                 f"batch {self.batch_id!r} was canceled before its run started; nothing was "
                 "processed. Resubmit it (etl resubmit) to run it"
             )
-        return parse_manifest(record.manifest, landing_bucket=self.services.store.landing_bucket)
+        from etl_pipeline.lanes.registry import canonical_manifest
+
+        parsed = parse_manifest(record.manifest, landing_bucket=self.services.store.landing_bucket)
+        return canonical_manifest(parsed)  # formats as the lanes read them (e.g. "GPKG")
 
     def phase(self, name: str, **counts: Any) -> None:
         """Record that the run entered phase ``name`` (with counts where known): in the run

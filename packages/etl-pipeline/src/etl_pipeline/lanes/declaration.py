@@ -143,6 +143,34 @@ def reading_choices(item: Any) -> dict[str, str]:
     return {k: v for k, v in chosen.items() if v}
 
 
+@dataclass(frozen=True)
+class FileFormats:
+    """How users spell the formats of one manifest file type a lane reads.
+
+    ``aliases``: lower-case spelling -> canonical GDAL/driver name (every canonical name is
+    also one of its own spellings); ``extensions``: lower-case extension (``.gpkg``) ->
+    canonical name, used when ``files[].format`` is absent. ``max_files_per_batch``: how many
+    files one batch of this type may list (``None``: up to the protocol's limit).
+    """
+
+    aliases: Mapping[str, str]
+    extensions: Mapping[str, str]
+    max_files_per_batch: int | None = None
+
+    @property
+    def canonical_names(self) -> list[str]:
+        """The canonical format names of the type, sorted."""
+        return sorted(set(self.aliases.values()))
+
+    def declared(self, spelling: str) -> str | None:
+        """The canonical name of a format the user declared, or ``None``."""
+        return self.aliases.get(spelling.strip().lower())
+
+    def inferred(self, suffix: str) -> str | None:
+        """The canonical name implied by the extension ``suffix`` (``.TIF``), or ``None``."""
+        return self.extensions.get(suffix.lower())
+
+
 DagsterStyle = Literal["asset", "op_job"]
 
 
@@ -162,6 +190,9 @@ class Lane:
     """Intent -> recipe: the intents this lane owns."""
     steps: Mapping[str, LaneSteps[Any]]
     """Recipe kind -> the steps that process it."""
+    file_formats: Mapping[str, FileFormats] = field(default_factory=dict)
+    """Manifest file type -> its formats: the ``files[].type`` values this lane reads (a
+    file type and the recipe kind that processes it are the same word; joins read none)."""
     checks: tuple[str, ...] = TABULAR_CHECKS
     takes_unknown_intents: bool = False
     """The default lane: owns every intent no lane declares (the legacy lane)."""
@@ -169,14 +200,19 @@ class Lane:
     traffic_controlled: bool = False
     """Launches runs only when MANIFEST_ROUTER_ENABLED_LANES enables the lane."""
 
+    def __post_init__(self) -> None:
+        unread = sorted(set(self.file_formats) - set(self.steps))
+        if unread:
+            raise ValueError(f"lane {self.name!r} declares file type(s) {unread} without steps")
+
     @property
     def intents(self) -> frozenset[str]:
         return frozenset(self.recipes)
 
     @property
     def file_types(self) -> frozenset[str]:
-        """The manifest file types this lane's steps process (joins have none)."""
-        return frozenset(kind for kind in self.steps if kind != "join")
+        """The manifest file types this lane reads (joins have none)."""
+        return frozenset(self.file_formats)
 
     @property
     def partitions_name(self) -> str:

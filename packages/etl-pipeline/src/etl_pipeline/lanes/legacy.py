@@ -1,7 +1,7 @@
 """The legacy ingest lane: intents no other lane declares (including the original platform's
 ``ingest_building_footprints`` and ``ingest_road_network``), processed by the batch's file
-type with the steps of the spatial and tabular lanes, launched by the op-based ``ingest_job``
-only while ``MANIFEST_ROUTER_ENABLED_LANES`` enables the lane."""
+type with the steps (and file formats) of the spatial and tabular lanes, launched by the
+op-based ``ingest_job`` only while ``MANIFEST_ROUTER_ENABLED_LANES`` enables the lane."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ LANE = Lane(
         ),
     },
     steps={**spatial.STEPS, **tabular.STEPS},
+    file_formats={**spatial.FILE_FORMATS, **tabular.FILE_FORMATS},
     checks=SPATIAL_CHECKS,
     takes_unknown_intents=True,
     dagster_style="op_job",

@@ -1,5 +1,6 @@
 """What can be known about a manifest before anything runs, without the object store or the
-ledger: does its lane accept its files, are its declared CRSs real, is its intent a typo.
+ledger: are its file types and formats ones a lane reads (and as many files as the type
+takes), does its lane accept its files, are its declared CRSs real, is its intent a typo.
 
 Intake rejects on the problems (and adds its own checks against the landing bucket and the
 ledger); the CLI shows the same problems before it uploads anything, and both show the notes.
@@ -7,6 +8,7 @@ ledger); the CLI shows the same problems before it uploads anything, and both sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,8 +28,12 @@ def preflight(manifest: Manifest) -> Preflight:
     from etl_pipeline.lanes.registry import closest_intent, lane_for_intent, recipe_for_manifest
     from etl_transforms.errors import RecipeError
 
-    problems: list[FieldError] = []
+    problems: list[FieldError] = _type_problems(manifest)
     notes: list[str] = []
+    if problems:  # no recipe, format or lane can be judged for a file type nobody reads
+        return Preflight([*problems, *_crs_problems(manifest)], notes)
+    problems.extend(_format_problems(manifest))
+    problems.extend(_count_problems(manifest))
     try:
         recipe = recipe_for_manifest(manifest)
     except RecipeError as exc:
@@ -44,6 +50,58 @@ def preflight(manifest: Manifest) -> Preflight:
             f"takes it{recipe_text}" + (f"; did you mean {guess!r}?" if guess else "")
         )
     return Preflight(problems, notes)
+
+
+def _one_of(values: Sequence[str]) -> str:
+    """``'a', 'b' or 'c'`` (the way the manifest's other choices are listed)."""
+    quoted = [repr(v) for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _type_problems(manifest: Manifest) -> list[FieldError]:
+    from etl_pipeline.lanes.registry import file_types
+
+    known = file_types()
+    return [
+        FieldError(f"files[{i}].type", f"{f.type!r} is not allowed; use one of {_one_of(known)}")
+        for i, f in enumerate(manifest.files)
+        if f.type not in known
+    ]
+
+
+def _format_problems(manifest: Manifest) -> list[FieldError]:
+    from etl_pipeline.lanes.registry import canonical_format, extension, formats_of
+
+    problems = []
+    for i, f in enumerate(manifest.files):
+        path = f.member or f.path
+        if canonical_format(f.type, f.format, path) is not None:
+            continue
+        allowed = ", ".join(formats_of(f.type))
+        if f.format is not None:
+            message = f"format '{f.format}' is not a {f.type} format; use one of {allowed}"
+        else:
+            message = (
+                f"cannot infer a {f.type} format from extension '{extension(path) or '(none)'}'; "
+                f"set files[].format (one of {allowed})"
+            )
+        problems.append(FieldError(f"files[{i}].format", message))
+    return problems
+
+
+def _count_problems(manifest: Manifest) -> list[FieldError]:
+    from etl_pipeline.lanes.registry import file_formats
+
+    kind, count = manifest.file_type, len(manifest.files)
+    formats = file_formats(kind) if kind else None
+    limit = formats.max_files_per_batch if formats else None
+    if limit is None or count <= limit:
+        return []
+    if limit == 1:
+        rule, fix = "exactly one file", "submit one batch per file"
+    else:
+        rule, fix = f"at most {limit} files", f"split it into batches of at most {limit} files"
+    return [FieldError("files", f"a {kind} batch takes {rule} (got {count}); {fix}")]
 
 
 def _crs_problems(manifest: Manifest) -> list[FieldError]:

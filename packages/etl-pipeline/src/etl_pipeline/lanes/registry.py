@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from etl_pipeline.lanes import join, legacy, spatial, tabular
-from etl_pipeline.lanes.declaration import Lane
+from etl_pipeline.lanes.declaration import FileFormats, Lane
 
 if TYPE_CHECKING:
     from etl_models.manifest import Manifest
@@ -91,6 +92,90 @@ def intent_file_type(intent: str) -> str | None:
         return None
     kind = lane.recipes[intent].kind
     return kind if kind in lane.file_types else None
+
+
+# --- file types and formats (declared by the lanes that read them) ---------------------------
+
+
+@cache
+def _formats_by_type() -> dict[str, FileFormats]:
+    tables: dict[str, FileFormats] = {}
+    for lane in LANES:
+        for file_type, formats in lane.file_formats.items():
+            if tables.setdefault(file_type, formats) != formats:
+                raise RuntimeError(
+                    f"file type {file_type!r} is declared with different formats by two lanes "
+                    f"(one is {lane.name!r}); a file type has one table of formats"
+                )
+    return tables
+
+
+def file_types() -> tuple[str, ...]:
+    """The manifest file types the platform reads, in the order the lanes declare them."""
+    return tuple(_formats_by_type())
+
+
+def file_formats(file_type: str) -> FileFormats | None:
+    """The formats of ``file_type`` (``None``: no lane reads it)."""
+    return _formats_by_type().get(file_type)
+
+
+def formats_of(file_type: str) -> list[str]:
+    """The canonical format names a file type accepts, sorted (none for an unknown type)."""
+    formats = file_formats(file_type)
+    return formats.canonical_names if formats else []
+
+
+def extension(path: str) -> str:
+    """The lower-case extension of a path or key (``''`` when it has none)."""
+    return PurePosixPath(path).suffix.lower()
+
+
+def declared_format(file_type: str, declared: str) -> str | None:
+    """The canonical name of a format the user declared, or ``None`` if the type lacks it."""
+    formats = file_formats(file_type)
+    return formats.declared(declared) if formats else None
+
+
+def inferred_format(file_type: str, path: str) -> str | None:
+    """The canonical format implied by ``path``'s extension, if ``file_type`` accepts it."""
+    formats = file_formats(file_type)
+    return formats.inferred(extension(path)) if formats else None
+
+
+def file_types_for_extension(suffix: str) -> frozenset[str]:
+    """The file types that can read a file with extension ``suffix`` (``.csv``: two)."""
+    return frozenset(t for t, f in _formats_by_type().items() if f.inferred(suffix) is not None)
+
+
+def canonical_format(file_type: str, declared: str | None, path: str) -> str | None:
+    """The canonical format of a manifest file: from its declared format, else its
+    extension (``path`` is the zip member when it names one); ``None`` when unknown."""
+    if declared is not None:
+        return declared_format(file_type, declared)
+    return inferred_format(file_type, path)
+
+
+def canonical_manifest(manifest: Manifest) -> Manifest:
+    """``manifest`` with each file's format in its canonical spelling (``shp`` -> ``ESRI
+    Shapefile``, inferred from the extension when absent), as the lanes read it. Formats
+    that cannot be resolved are left as given: ``preflight`` reports them."""
+    files = []
+    for f in manifest.files:
+        canonical = canonical_format(f.type, f.format, f.member or f.path)
+        files.append(f.model_copy(update={"format": canonical or f.format}))
+    return manifest.model_copy(update={"files": files})
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The manifest JSON Schema with ``files[].type`` limited to the registry's file types."""
+    from etl_models.json_schema import manifest_json_schema
+
+    schema = manifest_json_schema()
+    prop = schema["$defs"]["ManifestFile"]["properties"]["type"]
+    prop["enum"] = list(file_types())
+    prop["examples"] = list(file_types())
+    return schema
 
 
 def recipe_for_manifest(manifest: Manifest, lane: Lane | None = None) -> Recipe:

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from etl_pipeline.lanes.contract import LaneOutput, OutputFormat, QualityFacts, columns_of
-from etl_pipeline.lanes.declaration import SPATIAL_CHECKS, Lane, LaneSteps, Work
+from etl_pipeline.lanes.declaration import SPATIAL_CHECKS, FileFormats, Lane, LaneSteps, Work
 from etl_pipeline.lanes.vector_integrity import (
     check_corrupt_rows,
     check_output_range,
@@ -197,6 +197,68 @@ class RasterSteps(LaneSteps[Any]):
         )
 
 
+# --- file types and their formats -----------------------------------------------------------
+
+VECTOR_FORMATS = FileFormats(
+    aliases={
+        "geojson": "GeoJSON",
+        "json": "GeoJSON",
+        "gpkg": "GPKG",
+        "geopackage": "GPKG",
+        "esri shapefile": "ESRI Shapefile",
+        "shapefile": "ESRI Shapefile",
+        "shp": "ESRI Shapefile",
+        "zip": "ESRI Shapefile",  # zipped shapefile, read through /vsizip/
+        "flatgeobuf": "FlatGeobuf",
+        "fgb": "FlatGeobuf",
+        "csv": "CSV",
+    },
+    extensions={
+        ".geojson": "GeoJSON",
+        ".json": "GeoJSON",
+        ".gpkg": "GPKG",
+        ".shp": "ESRI Shapefile",
+        ".zip": "ESRI Shapefile",
+        ".fgb": "FlatGeobuf",
+        ".csv": "CSV",  # points with coordinate or WKT columns
+        ".tsv": "CSV",
+        ".txt": "CSV",
+    },
+)
+RASTER_FORMATS = FileFormats(
+    aliases={
+        "gtiff": "GTiff",
+        "geotiff": "GTiff",
+        "tif": "GTiff",
+        "tiff": "GTiff",
+        "cog": "GTiff",
+        "jp2openjpeg": "JP2OpenJPEG",
+        "jp2": "JP2OpenJPEG",
+        "png": "PNG",
+        "jpeg": "JPEG",
+        "jpg": "JPEG",
+        "hfa": "HFA",
+        "img": "HFA",
+        "aaigrid": "AAIGrid",
+        "asc": "AAIGrid",
+        "netcdf": "netCDF",
+        "nc": "netCDF",
+    },
+    extensions={
+        ".tif": "GTiff",
+        ".tiff": "GTiff",
+        ".jp2": "JP2OpenJPEG",
+        ".png": "PNG",
+        ".jpg": "JPEG",
+        ".jpeg": "JPEG",
+        ".img": "HFA",
+        ".asc": "AAIGrid",
+        ".nc": "netCDF",
+    },
+    max_files_per_batch=1,  # one raster is one COG
+)
+FILE_FORMATS = {"vector": VECTOR_FORMATS, "raster": RASTER_FORMATS}
+
 STEPS = {"vector": VectorSteps(), "raster": RasterSteps()}
 
 LANE = Lane(
@@ -225,5 +287,6 @@ LANE = Lane(
         ),
     },
     steps=STEPS,
+    file_formats=FILE_FORMATS,
     checks=SPATIAL_CHECKS,
 )

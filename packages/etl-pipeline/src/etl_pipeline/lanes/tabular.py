@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl_pipeline.lanes.contract import LaneOutput, OutputFormat, QualityFacts, columns_of
-from etl_pipeline.lanes.declaration import TABULAR_CHECKS, Lane, LaneSteps, Work
+from etl_pipeline.lanes.declaration import TABULAR_CHECKS, FileFormats, Lane, LaneSteps, Work
 from etl_transforms.registry import make_recipe
 from etl_transforms.tabular import TabularOptions
 
@@ -56,6 +56,12 @@ class TabularSteps(LaneSteps[Path]):
 
 
 STEPS = {"tabular": TabularSteps()}
+TABULAR_FORMATS = FileFormats(
+    aliases={"csv": "CSV", "tsv": "CSV", "txt": "CSV"},
+    extensions={".csv": "CSV", ".tsv": "CSV", ".txt": "CSV"},
+    max_files_per_batch=1,  # one CSV is one table
+)
+FILE_FORMATS = {"tabular": TABULAR_FORMATS}
 
 LANE = Lane(
     name="tabular",
@@ -77,5 +83,6 @@ LANE = Lane(
         )
     },
     steps=STEPS,
+    file_formats=FILE_FORMATS,
     checks=TABULAR_CHECKS,
 )
