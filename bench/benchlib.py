@@ -27,9 +27,10 @@ BENCH_DATABASE = "spatial_compute_bench"
 class Row:
     """One line of the result table: ``ours / baseline`` against ``target``.
 
-    ``target`` is the maximum ratio (``None``: informational, e.g. a floor comparison);
-    ``unit`` says what the two numbers are (seconds, MB). ``checks`` are pass/fail assertions
-    printed with the row (e.g. "second tick reads no manifest body").
+    ``target`` is the maximum ratio (``None``: informational, e.g. a floor comparison), or the
+    minimum one when ``target_is_minimum`` (throughputs: more is better); ``unit`` says what
+    the two numbers are (seconds, MB, batches/h). ``checks`` are pass/fail assertions printed
+    with the row (e.g. "second tick reads no manifest body").
     """
 
     key: str
@@ -42,6 +43,7 @@ class Row:
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    target_is_minimum: bool = False
 
     @property
     def ratio(self) -> float:
@@ -52,6 +54,8 @@ class Row:
         checks_ok = all(self.checks.values())
         if self.target is None:
             return checks_ok if self.checks else None
+        if self.target_is_minimum:
+            return self.ratio >= self.target and checks_ok
         return self.ratio <= self.target and checks_ok
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,0 +1,232 @@
+"""Row 7: small-batch throughput, N small batches dropped at once, against the empty-job floor.
+
+One deployed platform, started and torn down as row 2 does (``small_batch``: S3 and Mongo
+servers, both gRPC code servers, daemon, webserver, PostgreSQL instance storage, free ports,
+temporary directory), with the real deployment's defaults: the instance is ``infra/dagster.yaml``
+as deployed (``QueuedRunCoordinator``, ``concurrency.runs.max_concurrent_runs``, the ``postgis``
+pool at ``concurrency.pools.default_limit``) and ``ETL_SENSOR_INTERVAL_SECONDS`` is left at its
+default (5 s). Row 2 sets it to 1 s because it subtracts the sensor waits from one batch's
+latency; a drain measures the platform as deployed, sensor waits included, and the daemon's
+sensor loop runs every 5 s anyway.
+
+- floor: median launch -> SUCCESS of ``asset_lanes_gdal_health_job`` (one step, two
+  ``--version`` calls) through the webserver, as row 2's baseline; the floor rate is
+  ``max_concurrent_runs / median`` runs per second, shown in batches per hour.
+- ours: N 100-feature GeoJSON ``ingest_vector`` batches (distinct batch ids); the raw files are
+  uploaded first, then the N manifests are dropped at once (8 threads); the clock runs from the
+  last manifest upload until every batch is ``success`` in the ledger (polled, with a deadline),
+  giving N / that time in batches per hour.
+- the ratio is ours / floor; target >= 0.8.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchlib import Row, median, say
+from small_batch import _baseline, _geojson, _run_times
+
+TARGET_RATIO = 0.8
+UPLOADER = "bench-drain"
+DROP_THREADS = 8
+TERMINAL = {"success", "failure", "canceled"}
+
+
+def _config(state_dir: Path) -> Any:
+    """The platform with the deployment's defaults (no ``ETL_SENSOR_INTERVAL_SECONDS``)."""
+    from etl_devstack.services import free_port
+    from etl_devstack.stack import isolated_config
+
+    return isolated_config(
+        state_dir, label="bench", s3_port=free_port(), mongo_port=free_port()
+    )  # fmt: skip
+
+
+def _instance_limits(config: Any) -> tuple[int, int]:
+    """``max_concurrent_runs`` and the default pool limit of the running instance."""
+    import yaml
+
+    instance = yaml.safe_load((config.dagster_home / "dagster.yaml").read_text())
+    concurrency = instance.get("concurrency") or {}
+    runs = int((concurrency.get("runs") or {})["max_concurrent_runs"])
+    pool = int((concurrency.get("pools") or {}).get("default_limit", 0))
+    return runs, pool
+
+
+def _peak_concurrency(client: Any, run_ids: list[str]) -> tuple[int, float]:
+    """Most runs started and not ended at one instant, and the median run time."""
+    events: list[tuple[float, int]] = []
+    durations = []
+    for run_id in run_ids:
+        times = _run_times(client, run_id)
+        if times["startTime"] is None or times["endTime"] is None:
+            continue
+        start, end = float(times["startTime"]), float(times["endTime"])
+        events += [(start, 1), (end, -1)]
+        durations.append(end - start)
+    peak = current = 0
+    for _, step in sorted(events):
+        current += step
+        peak = max(peak, current)
+    return peak, median(durations) if durations else 0.0
+
+
+def _drain(config: Any, client: Any, batches: int, deadline_s: float) -> dict[str, Any]:
+    from etl_devstack.drops import Landing, file_entry, manifest_document
+    from etl_storage.ledger import Ledger
+    from etl_storage.object_store import ObjectStore
+
+    store = ObjectStore(
+        endpoint=config.s3_endpoint,
+        access_key=config.s3_access_key,
+        secret_key=config.s3_secret_key,
+    )
+    ledger = Ledger(connection_string=config.mongo_connection_string)
+    landing = Landing(store)
+    tag = uuid.uuid4().hex[:6]
+    documents = {}
+    for index in range(batches):
+        batch_id = f"bench-drain-{index:03d}-{tag}"
+        uri = landing.upload(f"{batch_id}/sites.geojson", _geojson(100, index))
+        documents[batch_id] = manifest_document(
+            batch_id,
+            "ingest_vector",
+            [file_entry(uri, "vector", format="GeoJSON")],
+            uploader=UPLOADER,
+        )
+    say(f"row 7: {batches} raw files uploaded; dropping {batches} manifests at once")
+
+    def drop(batch_id: str) -> float:
+        landing.drop_manifest(f"{batch_id}.json", documents[batch_id])
+        return time.time()
+
+    first = time.time()
+    with ThreadPoolExecutor(max_workers=DROP_THREADS) as pool:
+        dropped = dict(zip(documents, pool.map(drop, documents), strict=True))
+    last = max(dropped.values())
+    deadline = last + deadline_s
+    pending = set(documents)
+    records: dict[str, Any] = {}
+    reported = 0.0
+    while pending:
+        for record in ledger.find_manifests(uploader=UPLOADER, limit=batches + 10):
+            if record.batch_id in pending and record.status.value in TERMINAL:
+                records[record.batch_id] = record
+                pending.discard(record.batch_id)
+        if not pending:
+            break
+        now = time.time()
+        if now > deadline:
+            raise RuntimeError(
+                f"{len(pending)} of {batches} batches not finished {deadline_s:.0f} s after the "
+                f"last upload (e.g. {sorted(pending)[:3]})"
+            )
+        if now - reported > 30:
+            say(f"row 7: {batches - len(pending)}/{batches} done after {now - last:.0f}s")
+            reported = now
+        time.sleep(0.5)
+    done = time.time()
+    failed = {b: r for b, r in records.items() if r.status.value != "success"}
+    if failed:
+        batch_id, record = next(iter(failed.items()))
+        raise RuntimeError(
+            f"{len(failed)} of {batches} batches did not succeed, e.g. {batch_id}: "
+            f"{record.status.value} {record.error}"
+        )
+    # The ledger's own success times, so the poll interval does not count.
+    success_at = {b: r.status_history[-1].at.timestamp() for b, r in records.items()}
+    queued_at = {b: r.status_history[0].at.timestamp() for b, r in records.items()}
+    latencies = [success_at[b] - dropped[b] for b in documents]
+    return {
+        "drop_s": last - first,
+        "drain_s": max(max(success_at.values()), last) - last,
+        "drain_polled_s": done - last,
+        "intake_s": max(queued_at.values()) - first,
+        "first_success_s": min(success_at.values()) - first,
+        "latency_median_s": median(latencies),
+        "latency_max_s": max(latencies),
+        "run_ids": [r.run_id for r in client.runs(limit=batches + 50) if "batch_id" in r.tags],
+    }
+
+
+def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
+    from etl_devstack.services import drop_database
+    from etl_devstack.stack import Stack, stack_processes
+    from etl_devstack.webserver_client import DagsterWebserverClient
+
+    config = _config(work / "platform-drain")
+    stack = Stack(config, log=lambda message: None)
+    say("row 7: starting the deployed platform (free ports, temporary state, default settings)")
+    started = time.time()
+    stack.start(timeout=600)
+    say(f"row 7: platform up in {time.time() - started:.0f}s")
+    try:
+        max_runs, pool_limit = _instance_limits(config)
+        client = DagsterWebserverClient(config.ui_url)
+        floor_times = _baseline(client, floor_runs)
+        say(f"row 7: empty-job runs {[round(t, 2) for t in floor_times]}")
+        floor_s = median(floor_times)
+        # Deadline: 4x the floor's drain time for N batches, at least 5 minutes.
+        deadline_s = max(300.0, 4 * batches * floor_s / max_runs)
+        drain = _drain(config, client, batches, deadline_s)
+        peak, run_median = _peak_concurrency(client, drain.pop("run_ids"))
+    finally:
+        leftovers = stack.stop()
+        for database, host in (
+            (config.dagster_database, config.dagster_postgres_host),
+            (config.compute_database, config.postgres_host),
+        ):
+            drop_database(
+                database, host=host, port=config.postgres_port, user=config.postgres_user,
+                password=config.postgres_password,
+            )  # fmt: skip
+        remaining = stack_processes(config.state_dir)
+        if leftovers or remaining:
+            say(f"row 7: WARNING left after teardown: {leftovers} {remaining}")
+    floor_rate = max_runs / floor_s * 3600
+    ours_rate = batches / drain["drain_s"] * 3600 if drain["drain_s"] else float("inf")
+    return [
+        Row(
+            key="7-small-batch-drain",
+            work=(
+                f"{batches} small batches (100-feature GeoJSON) dropped at once, last upload -> "
+                f"all ledger success"
+            ),
+            baseline_label=(
+                f"empty-job floor: {max_runs} concurrent runs / median launch -> success of "
+                f"the one-step job"
+            ),
+            baseline=floor_rate,
+            ours=ours_rate,
+            unit="batches/h",
+            target=TARGET_RATIO,
+            target_is_minimum=True,
+            phases={
+                "floor": {
+                    "empty_job_median_s": round(floor_s, 3),
+                    "max_concurrent_runs": max_runs,
+                    "pool_default_limit": pool_limit,
+                },
+                "ours": {
+                    **{k: round(v, 3) for k, v in drain.items()},
+                    "peak_concurrent_runs": peak,
+                    "run_median_s": round(run_median, 3),
+                },
+            },
+            checks={
+                "all batches success": True,
+                "platform torn down": not leftovers and not remaining,
+            },
+            notes=[
+                f"ours {ours_rate:.0f} batches/h = {batches} / {drain['drain_s']:.1f} s; floor "
+                f"{floor_rate:.0f} batches/h = {max_runs} / {floor_s:.2f} s; ratio "
+                f"{ours_rate / floor_rate:.2f} (target >= {TARGET_RATIO})",
+                f"defaults as deployed: max_concurrent_runs {max_runs}, postgis pool "
+                f"{pool_limit} (lane steps), ETL_SENSOR_INTERVAL_SECONDS unset (5 s)",
+            ],
+        )
+    ]
