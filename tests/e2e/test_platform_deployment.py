@@ -69,7 +69,7 @@ def test_devstack_cli_up_status_down_leaves_nothing_behind(tmp_path: Path):
     """`python -m etl_devstack up/status/down`, as `make up/status/down` run it, on free ports."""
     root = find_repo_root(Path(__file__))
     state_dir = tmp_path / "state"
-    ports = {name: free_port() for name in ("s3", "mongo", "ui", "asset_lanes", "legacy")}
+    ports = {name: free_port() for name in ("s3", "mongo", "ui", "asset_lanes", "legacy", "web")}
     dagster_db = f"dagster_cli_{uuid.uuid4().hex[:10]}"
     env = {
         **os.environ,
@@ -78,6 +78,7 @@ def test_devstack_cli_up_status_down_leaves_nothing_behind(tmp_path: Path):
         "DAGSTER_UI_PORT": str(ports["ui"]),
         "ASSET_LANES_GRPC_PORT": str(ports["asset_lanes"]),
         "LEGACY_INGEST_GRPC_PORT": str(ports["legacy"]),
+        "ETL_WEB_PORT": str(ports["web"]),
         "POSTGRES_DB": "spatial_compute_test",
         "DAGSTER_POSTGRES_DB": dagster_db,
     }
@@ -115,6 +116,7 @@ def test_devstack_cli_up_status_down_leaves_nothing_behind(tmp_path: Path):
             "daemon.pid",
             "mongo.pid",
             "s3.pid",
+            "web.pid",  # the dataset catalog
             "webserver.pid",
         ]
     finally:

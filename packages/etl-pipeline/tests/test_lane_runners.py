@@ -451,18 +451,3 @@ def test_low_match_rate_warns_and_no_match_fails_with_samples(
     assert "'05'" in warning and not rest
     [check] = check_results(result, ["join_match_rate"])
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-
-
-def test_a_batch_canceled_before_its_run_started_is_not_processed(services: Services) -> None:
-    run = ingest_roads(services, "roads_canceled")
-    services.ledger.set_manifest_status("roads_canceled", ManifestStatus.CANCELED)
-    with pytest.raises(LaneError, match="was canceled before its run started"):
-        run_batch(run, "spatial")
-    assert services.ledger.latest_asset("roads") is None
-    retried = BatchRun(
-        services=services,
-        dagster_run_id=str(uuid.uuid4()),
-        job_name=run.job_name,
-        tags={**run.tags, "etl/retry_of": run.dagster_run_id},
-    )
-    assert run_batch(retried, "spatial").asset.version == 1  # a retry is a new decision

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl_models.manifest import Manifest, parse_manifest
-from etl_models.status import ManifestStatus
 from etl_pipeline.lanes.contract import LaneError
 from etl_pipeline.lifecycle import RunContext, record_run_started
 
@@ -62,11 +61,6 @@ class BatchRun:
             )
         return batch_id
 
-    @property
-    def is_reexecution(self) -> bool:
-        """A run someone asked for again (Dagster re-execution, ``etl retry``)."""
-        return "dagster/parent_run_id" in self.tags or "etl/retry_of" in self.tags
-
     def manifest(self) -> Manifest:
         """The batch's manifest, from the ledger (the landing copy may already be archived)."""
         record = self.services.ledger.get_manifest(self.batch_id)
@@ -74,13 +68,6 @@ class BatchRun:
             raise LaneError(
                 f"batch {self.batch_id!r} has no manifest in the ledger; it was never taken in "
                 "by a sensor. Upload its manifest to landing-zone/manifests/"
-            )
-        if record.status == ManifestStatus.CANCELED and not self.is_reexecution:
-            # Canceled while its run was already queued (e.g. with Dagster unreachable): the
-            # user's decision stands, nothing is processed. A retry is a new decision.
-            raise LaneError(
-                f"batch {self.batch_id!r} was canceled before its run started; nothing was "
-                "processed. Resubmit it (etl resubmit) to run it"
             )
         from etl_pipeline.lanes.registry import canonical_manifest
 
