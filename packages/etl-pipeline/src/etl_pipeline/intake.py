@@ -38,7 +38,7 @@ from etl_models.manifest import (
     parse_manifest,
 )
 from etl_models.status import ManifestStatus
-from etl_pipeline.intake_checks import check_references, record_notes
+from etl_pipeline.intake_checks import check_references
 from etl_pipeline.intake_rejection import reject
 from etl_pipeline.intake_results import IntakeResult, QueuedManifest
 from etl_pipeline.lanes.registry import default_lane, lane_for_intent
@@ -64,6 +64,7 @@ class _Read:
     # Filled in by the parallel phase for manifests of our lanes (see ``_prepare``).
     manifest: Manifest | None = None
     invalid: ManifestValidationError | None = None
+    notes: tuple[str, ...] = ()  # preflight's warnings for the intake record
 
 
 def owner_lane(document: Any) -> str:
@@ -117,10 +118,10 @@ def _prepare(
         return read
     try:
         manifest = parse_manifest(read.document, landing_bucket=store.landing_bucket)
-        check_references(store, ledger, manifest)
+        notes = check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         return replace(read, invalid=exc)
-    return replace(read, manifest=manifest)
+    return replace(read, manifest=manifest, notes=tuple(notes))
 
 
 def _requeued(
@@ -331,10 +332,10 @@ def _classify(
     try:
         if read.invalid is not None:
             raise read.invalid
-        manifest = read.manifest
+        manifest, notes = read.manifest, list(read.notes)
         if manifest is None:  # not prepared by the reader threads
             manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
-            check_references(store, ledger, manifest)
+            notes = check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
         reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
@@ -361,6 +362,7 @@ def _classify(
         "intent": manifest.intent,
         "lane": plan.lane,
         "dataset_id": manifest.dataset_id,
+        "warnings": notes,
         "manifest": document,
     }
     return _ToQueue(read, manifest, plan, record)
@@ -402,6 +404,5 @@ def _settle(
         )
         reject_batch_id(reason)
         return
-    record_notes(ledger, manifest)
     emit(f"queued {key} (batch {manifest.batch_id}) for {item.plan.job_name}")
     result.queued.append(QueuedManifest(key, manifest, item.plan, etag))

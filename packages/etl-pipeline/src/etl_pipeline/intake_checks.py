@@ -1,5 +1,5 @@
 """Checks intake makes before it queues a manifest, beyond the manifest's own rules: what the
-lane accepts, whether the raw files and join inputs exist; and the notes worth telling."""
+lane accepts, whether the raw files and join inputs exist, and the notes worth telling."""
 
 from __future__ import annotations
 
@@ -12,28 +12,22 @@ if TYPE_CHECKING:
     from etl_storage.object_store import ObjectStore
 
 
-def record_notes(ledger: Ledger, manifest: Manifest) -> None:
-    """What preflight noticed but does not reject (an intent that looks like a typo) becomes
-    a warning on the batch's record, where ``etl status`` shows it."""
-    from etl_pipeline.lanes.preflight import preflight
-
-    notes = preflight(manifest).notes
-    if notes:
-        ledger.add_manifest_warnings(manifest.batch_id, notes)
-
-
-def check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> None:
+def check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> list[str]:
     """Reject at intake what would certainly fail later: missing raw files, unknown join inputs,
-    a recipe that does not fit the batch or invalid recipe overrides in the tags."""
+    a recipe that does not fit the batch or invalid recipe overrides in the tags. Returns what
+    preflight noticed without rejecting (an intent that looks like a typo): the intake record
+    carries it as warnings, where ``etl status`` shows it."""
     from etl_pipeline.lanes.join import resolve_join
     from etl_pipeline.lanes.preflight import preflight
     from etl_pipeline.lanes.registry import canonical_manifest
     from etl_pipeline.raw_file_checks import raw_file_problems
 
-    errors: list[FieldError] = list(preflight(manifest).problems)
+    checked = preflight(manifest)
+    errors: list[FieldError] = list(checked.problems)
     errors.extend(raw_file_problems(store, canonical_manifest(manifest)))
     join = manifest.metadata.join_config
     if join is not None:
         errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)
     if errors:
         raise ManifestValidationError(errors)
+    return checked.notes

@@ -82,9 +82,9 @@ class BatchRun:
         self.services.ledger.record_run_phase(self.dagster_run_id, name, counts)
 
 
-def begin(run: BatchRun) -> Manifest:
+def begin(run: BatchRun, manifest: Manifest | None = None) -> Manifest:
     """Record the run start (idempotent, archives the manifest) and return the manifest."""
-    manifest = run.manifest()
+    manifest = manifest or run.manifest()
     record_run_started(
         run.services.store,
         run.services.ledger,

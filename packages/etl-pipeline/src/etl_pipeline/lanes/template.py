@@ -38,7 +38,7 @@ def run_lane(run: BatchRun, lane: Lane, manifest: Manifest | None = None) -> Lan
     """Process the run's batch with ``lane``'s steps for its recipe."""
     from etl_pipeline.lanes.registry import recipe_for_manifest
 
-    manifest = manifest or begin(run)
+    manifest = begin(run, manifest)  # idempotent: the run start is recorded exactly once
     recipe = recipe_for_manifest(manifest, lane)
     steps: LaneSteps[Any] = lane.steps_for(recipe)
 

@@ -94,7 +94,7 @@ def _lane_asset(lane: Lane, partitions: dg.DynamicPartitionsDefinition) -> dg.As
                     f"partition {context.partition_key!r} does not match the batch's dataset "
                     f"{manifest.dataset_id!r}; runs are requested by the manifest sensors"
                 )
-            result = run_lane(run, lane)
+            result = run_lane(run, lane, manifest)
         return dg.MaterializeResult(
             metadata=lane_metadata(result), check_results=check_results(result, lane.checks)
         )

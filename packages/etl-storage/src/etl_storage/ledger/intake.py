@@ -41,6 +41,7 @@ class IntakeFields(TypedDict, total=False):
     lane: str | None
     dataset_id: str | None
     error: str | None
+    warnings: list[str]
     manifest: dict[str, Any] | None
 
 
@@ -74,6 +75,7 @@ def intake_record(**fields: Unpack[IntakeFields]) -> tuple[ManifestRecord, dict[
         resubmit_of=resubmitted_batch(manifest),
         status=status,
         error=truncate_error(error),
+        warnings=list(fields.get("warnings") or []),
         manifest=manifest,
         fingerprint=fingerprint,
         status_history=[StatusChange(status=status.value, at=now, error=truncate_error(error))],
