@@ -27,6 +27,7 @@ from etl_pipeline.orchestration.alert_sensors import (
     alert_sensors,
     evaluate_rejections,
 )
+from etl_pipeline.orchestration.resources import LedgerResource
 
 pytestmark = pytest.mark.unit
 
@@ -244,17 +245,18 @@ def test_rejections_are_alerted_once_each_after_the_first_tick():
 def test_rejection_sensor_reads_the_real_ledger(ledger, monkeypatch):
     with Webhook() as hook:
         monkeypatch.setenv(WEBHOOK_ENV, hook.url)
-        sensor = alert_sensors("asset_lanes", ledger_factory=lambda: ledger)[1]
-        first = dg.build_sensor_context(cursor=None)
-        sensor(first)
+        sensor = alert_sensors("asset_lanes")[1]
+        resources = {"ledger": LedgerResource.like(ledger)}
+        with dg.build_sensor_context(cursor=None, resources=resources) as first:
+            sensor(first)
         ledger.record_manifest_intake(
             manifest_key="manifests/broken.json",
             status="rejected",
             batch_id="broken-1",
             error="intent 'ingest_vector' needs a vector file",
         )
-        second = dg.build_sensor_context(cursor=first.cursor)
-        sensor(second)
+        with dg.build_sensor_context(cursor=first.cursor, resources=resources) as second:
+            sensor(second)
     [payload] = hook.received
     assert "broken-1" in payload["text"]
     assert "needs a vector file" in json.dumps(payload)

@@ -11,6 +11,7 @@ import pytest
 
 from etl_models.ledger_records import AssetRecord, Recipe
 from etl_pipeline.orchestration.reconciliation_job import reconciliation_definitions
+from etl_pipeline.orchestration.resources import LedgerResource, ObjectStoreResource
 from etl_pipeline.reconciliation import (
     ReconciliationSettings,
     reconcile,
@@ -126,8 +127,14 @@ def test_the_job_stores_the_report_and_shows_each_check(store, ledger, monkeypat
     monkeypatch.setenv("ETL_DEPLOYED", "1")  # the schedule runs on the deployed platform
     _asset(store, ledger, "roads")
     store.put_lake_bytes("stray/data.bin", b"x")
-    defs = reconciliation_definitions(
-        "asset_lanes", enabled=True, store_factory=lambda: store, ledger_factory=lambda: ledger
+    defs = dg.Definitions.merge(
+        reconciliation_definitions("asset_lanes", enabled=True),
+        dg.Definitions(
+            resources={
+                "object_store": ObjectStoreResource.like(store),
+                "ledger": LedgerResource.like(ledger),
+            }
+        ),
     )
     job = defs.resolve_job_def("asset_lanes_reconciliation_job")
     schedule = defs.resolve_schedule_def("asset_lanes_nightly_reconciliation_schedule")

@@ -30,18 +30,13 @@ from etl_pipeline.alerts import (
     run_failure_alert,
     send_alert,
 )
+from etl_pipeline.orchestration.resources import LedgerResource
 from etl_pipeline.orchestration.settings import automation_sensor_status
 
 REJECTIONS_LOCATION_ENV = "ETL_ALERT_REJECTIONS_LOCATION"
 DEFAULT_REJECTIONS_LOCATION = "asset_lanes"
 REJECTION_POLL_LIMIT = 500
 CURSOR_VERSION = 1
-
-
-def _default_ledger() -> Any:
-    from etl_storage import Ledger
-
-    return Ledger.from_settings()
 
 
 # --- rejection cursor ---------------------------------------------------------------------
@@ -198,7 +193,6 @@ def _rejection_sensor(
     location: str,
     status: dg.DefaultSensorStatus,
     settings_of: Callable[[], AlertSettings | None],
-    ledger_factory: Callable[[], Any],
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{location}_rejection_alert_sensor",
@@ -209,20 +203,17 @@ def _rejection_sensor(
         default_status=status,
         minimum_interval_seconds=30,
     )
-    def rejection_alert_sensor(context: dg.SensorEvaluationContext):
+    def rejection_alert_sensor(context: dg.SensorEvaluationContext, ledger: LedgerResource):
         settings = settings_of()
         if settings is None:
             return dg.SkipReason("ETL_ALERT_WEBHOOK_URL is not set: alerts are off")
-        ledger = ledger_factory()
         try:
-            sent, cursor = evaluate_rejections(ledger, settings, context.cursor, location)
+            sent, cursor = evaluate_rejections(
+                ledger.get_client(), settings, context.cursor, location
+            )
         except RejectionAlertError as exc:
             context.update_cursor(exc.cursor)
             raise
-        finally:
-            close = getattr(ledger, "close", None)
-            if callable(close):
-                close()
         context.update_cursor(cursor)
         return dg.SkipReason(f"{sent} rejection alert(s) sent")
 
@@ -233,13 +224,12 @@ def alert_sensors(
     location: str,
     *,
     include_rejections: bool | None = None,
-    ledger_factory: Callable[[], Any] | None = None,
 ) -> list[dg.SensorDefinition]:
     """The alert sensors of code location ``location``.
 
     ``include_rejections`` defaults to ``location == $ETL_ALERT_REJECTIONS_LOCATION``
-    (``asset_lanes``). ``ledger_factory`` builds the ``etl_storage.Ledger`` the rejection
-    sensor reads (default: from the environment, per tick).
+    (``asset_lanes``). The rejection sensor reads the ledger through the location's
+    ``ledger`` resource.
     """
     configured = AlertSettings.from_env()
     # Running only where alerts are configured, and only on the deployed instance.
@@ -249,9 +239,5 @@ def alert_sensors(
         owner = os.environ.get(REJECTIONS_LOCATION_ENV, "").strip() or DEFAULT_REJECTIONS_LOCATION
         include_rejections = owner == location
     if include_rejections:
-        sensors.append(
-            _rejection_sensor(
-                location, status, AlertSettings.from_env, ledger_factory or _default_ledger
-            )
-        )
+        sensors.append(_rejection_sensor(location, status, AlertSettings.from_env))
     return sensors

@@ -13,11 +13,11 @@ the ledger (``reconciliation_reports``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 
+from etl_pipeline.orchestration.resources import LedgerResource, ObjectStoreResource
 from etl_pipeline.orchestration.settings import automation_schedule_status
 from etl_pipeline.reconciliation import (
     CHECKS,
@@ -31,18 +31,6 @@ LOCATION_ENV = "ETL_RECONCILE_LOCATION"
 DEFAULT_LOCATION = "asset_lanes"
 DEFAULT_CRON = "30 2 * * *"
 MAX_FINDINGS_SHOWN = 50
-
-
-def _default_store() -> Any:
-    from etl_storage import ObjectStore
-
-    return ObjectStore.from_settings()
-
-
-def _default_ledger() -> Any:
-    from etl_storage import Ledger
-
-    return Ledger.from_settings()
 
 
 def report_metadata(report: ReconciliationReport, report_id: Any = None) -> dict[str, Any]:
@@ -70,12 +58,7 @@ def report_metadata(report: ReconciliationReport, report_id: Any = None) -> dict
     return metadata
 
 
-def build_reconciliation_job(
-    location: str,
-    *,
-    store_factory: Callable[[], Any] = _default_store,
-    ledger_factory: Callable[[], Any] = _default_ledger,
-) -> dg.JobDefinition:
+def build_reconciliation_job(location: str) -> dg.JobDefinition:
     """The job: one op that reconciles, stores the report and returns its summary."""
 
     @dg.op(
@@ -84,16 +67,15 @@ def build_reconciliation_job(
         out=dg.Out(dict, description="Counts per check (the report is in the ledger)."),
         tags={"kind": "housekeeping"},
     )
-    def reconcile_ledger_and_lake(context):  # OpExecutionContext (a string annotation fails)
+    def reconcile_ledger_and_lake(
+        context,  # OpExecutionContext (a string annotation fails)
+        object_store: ObjectStoreResource,
+        ledger: LedgerResource,
+    ):
         settings = ReconciliationSettings.from_env()
-        store, ledger = store_factory(), ledger_factory()
-        try:
-            report = reconcile(store, ledger, settings)
-            report_id = save_report(ledger, report, dagster_run_id=context.run_id)
-        finally:
-            close = getattr(ledger, "close", None)
-            if callable(close):
-                close()
+        store, records = object_store.get_client(), ledger.get_client()
+        report = reconcile(store, records, settings)
+        report_id = save_report(records, report, dagster_run_id=context.run_id)
         for check in CHECKS:
             for finding in report.of(check)[:MAX_FINDINGS_SHOWN]:
                 context.log.warning(f"{check}: {finding.subject}: {finding.detail}")
@@ -114,22 +96,14 @@ def build_reconciliation_job(
     return reconciliation_job
 
 
-def reconciliation_definitions(
-    location: str,
-    *,
-    enabled: bool | None = None,
-    store_factory: Callable[[], Any] = _default_store,
-    ledger_factory: Callable[[], Any] = _default_ledger,
-) -> dg.Definitions:
+def reconciliation_definitions(location: str, *, enabled: bool | None = None) -> dg.Definitions:
     """The job and its nightly schedule for ``location`` (empty unless it carries them)."""
     if enabled is None:
         owner = os.environ.get(LOCATION_ENV, "").strip() or DEFAULT_LOCATION
         enabled = owner == location
     if not enabled:
         return dg.Definitions()
-    job = build_reconciliation_job(
-        location, store_factory=store_factory, ledger_factory=ledger_factory
-    )
+    job = build_reconciliation_job(location)
     schedule = dg.ScheduleDefinition(
         name=f"{location}_nightly_reconciliation_schedule",
         job=job,
