@@ -260,3 +260,51 @@ def disk_free_bytes(path: Path) -> int:
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+@dataclass
+class BenchPlatform:
+    """A platform started for one bench row; ``torn_down`` is known once it is stopped."""
+
+    config: Any
+    client: Any
+    torn_down: bool | None = None
+
+
+@contextmanager
+def deployed_platform(
+    state_dir: Path, row: str, extra_env: dict[str, str] | None = None
+) -> Iterator[BenchPlatform]:
+    """A whole platform on free ports in ``state_dir`` for one bench row, with a webserver
+    GraphQL client; stopped, its databases dropped and checked for leftovers on every exit
+    path."""
+    from etl_devstack.services import drop_database, free_port
+    from etl_devstack.stack import Stack, isolated_config, stack_processes
+    from etl_devstack.webserver_client import DagsterWebserverClient
+
+    config = isolated_config(
+        state_dir, label="bench", s3_port=free_port(), mongo_port=free_port(),
+        extra_env=extra_env or {},
+    )  # fmt: skip
+    stack = Stack(config, log=lambda message: None)
+    say(f"row {row}: starting the deployed platform (free ports, temporary state)")
+    started = time.time()
+    stack.start(timeout=600)
+    say(f"row {row}: platform up in {time.time() - started:.0f}s")
+    platform = BenchPlatform(config, DagsterWebserverClient(config.ui_url))
+    try:
+        yield platform
+    finally:
+        leftovers = stack.stop()
+        for database, host in (
+            (config.dagster_database, config.dagster_postgres_host),
+            (config.compute_database, config.postgres_host),
+        ):
+            drop_database(
+                database, host=host, port=config.postgres_port, user=config.postgres_user,
+                password=config.postgres_password,
+            )  # fmt: skip
+        remaining = stack_processes(config.state_dir)
+        platform.torn_down = not leftovers and not remaining
+        if not platform.torn_down:
+            say(f"row {row}: WARNING left after teardown: {leftovers} {remaining}")

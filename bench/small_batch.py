@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchlib import Row, median, say
+from benchlib import Row, deployed_platform, median, say
 
 TARGET_RATIO = 1.5
 SENSOR_INTERVAL = "1"
@@ -58,19 +58,6 @@ def _geojson(features: int, seed: int) -> bytes:
             ],
         }
     ).encode()
-
-
-def _config(state_dir: Path) -> Any:
-    from etl_devstack.services import free_port
-    from etl_devstack.stack import isolated_config
-
-    return isolated_config(
-        state_dir,
-        label="bench",
-        s3_port=free_port(),
-        mongo_port=free_port(),
-        extra_env={"ETL_SENSOR_INTERVAL_SECONDS": SENSOR_INTERVAL},
-    )
 
 
 def _run_times(client: Any, run_id: str) -> dict[str, Any]:
@@ -152,34 +139,11 @@ def _ours(config: Any, client: Any, batches: int) -> list[dict[str, float]]:
 
 
 def run(work: Path, *, batches: int) -> list[Row]:
-    from etl_devstack.services import drop_database
-    from etl_devstack.stack import Stack, stack_processes
-    from etl_devstack.webserver_client import DagsterWebserverClient
-
-    config = _config(work / "platform")
-    stack = Stack(config, log=lambda message: None)
-    say("row 2: starting the deployed platform (free ports, temporary state)")
-    started = time.time()
-    stack.start(timeout=600)
-    say(f"row 2: platform up in {time.time() - started:.0f}s")
-    try:
-        client = DagsterWebserverClient(config.ui_url)
-        base = _baseline(client, batches)
+    extra_env = {"ETL_SENSOR_INTERVAL_SECONDS": SENSOR_INTERVAL}
+    with deployed_platform(work / "platform", "2", extra_env) as platform:
+        base = _baseline(platform.client, batches)
         say(f"row 2: baseline runs {[round(b, 2) for b in base]}")
-        samples = _ours(config, client, batches)
-    finally:
-        leftovers = stack.stop()
-        for database, host in (
-            (config.dagster_database, config.dagster_postgres_host),
-            (config.compute_database, config.postgres_host),
-        ):
-            drop_database(
-                database, host=host, port=config.postgres_port, user=config.postgres_user,
-                password=config.postgres_password,
-            )  # fmt: skip
-        remaining = stack_processes(config.state_dir)
-        if leftovers or remaining:
-            say(f"row 2: WARNING left after teardown: {leftovers} {remaining}")
+        samples = _ours(platform.config, platform.client, batches)
     raw = median([s["total"] for s in samples])
     waits = median([s["intake_wait"] + s["status_wait"] for s in samples])
     adjusted = median([s["total"] - s["intake_wait"] - s["status_wait"] for s in samples])
@@ -194,7 +158,7 @@ def run(work: Path, *, batches: int) -> list[Row]:
             unit="s",
             target=TARGET_RATIO,
             phases={"baseline": {"median": round(median(base), 3)}, "ours (medians)": phases},
-            checks={"platform torn down": not leftovers and not remaining},
+            checks={"platform torn down": bool(platform.torn_down)},
             notes=[
                 f"raw median {raw:.2f}s including {waits:.2f}s of sensor waits "
                 f"(ETL_SENSOR_INTERVAL_SECONDS={SENSOR_INTERVAL}; the daemon's sensor loop "

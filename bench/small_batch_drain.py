@@ -27,23 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchlib import Row, median, say
+from benchlib import Row, deployed_platform, median, say
 from small_batch import _baseline, _geojson, _run_times
 
 TARGET_RATIO = 0.8
 UPLOADER = "bench-drain"
 DROP_THREADS = 8
 TERMINAL = {"success", "failure", "canceled"}
-
-
-def _config(state_dir: Path) -> Any:
-    """The platform with the deployment's defaults (no ``ETL_SENSOR_INTERVAL_SECONDS``)."""
-    from etl_devstack.services import free_port
-    from etl_devstack.stack import isolated_config
-
-    return isolated_config(
-        state_dir, label="bench", s3_port=free_port(), mongo_port=free_port()
-    )  # fmt: skip
 
 
 def _instance_limits(config: Any) -> tuple[int, int]:
@@ -161,19 +151,10 @@ def _drain(config: Any, client: Any, batches: int, deadline_s: float) -> dict[st
 
 
 def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
-    from etl_devstack.services import drop_database
-    from etl_devstack.stack import Stack, stack_processes
-    from etl_devstack.webserver_client import DagsterWebserverClient
-
-    config = _config(work / "platform-drain")
-    stack = Stack(config, log=lambda message: None)
-    say("row 7: starting the deployed platform (free ports, temporary state, default settings)")
-    started = time.time()
-    stack.start(timeout=600)
-    say(f"row 7: platform up in {time.time() - started:.0f}s")
-    try:
+    # The deployment's defaults: no ETL_SENSOR_INTERVAL_SECONDS override.
+    with deployed_platform(work / "platform-drain", "7") as platform:
+        config, client = platform.config, platform.client
         max_runs, pool_limit = _instance_limits(config)
-        client = DagsterWebserverClient(config.ui_url)
         floor_times = _baseline(client, floor_runs)
         say(f"row 7: empty-job runs {[round(t, 2) for t in floor_times]}")
         floor_s = median(floor_times)
@@ -181,19 +162,6 @@ def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
         deadline_s = max(300.0, 4 * batches * floor_s / max_runs)
         drain = _drain(config, client, batches, deadline_s)
         runs = _run_stats(client, drain.pop("run_ids"))
-    finally:
-        leftovers = stack.stop()
-        for database, host in (
-            (config.dagster_database, config.dagster_postgres_host),
-            (config.compute_database, config.postgres_host),
-        ):
-            drop_database(
-                database, host=host, port=config.postgres_port, user=config.postgres_user,
-                password=config.postgres_password,
-            )  # fmt: skip
-        remaining = stack_processes(config.state_dir)
-        if leftovers or remaining:
-            say(f"row 7: WARNING left after teardown: {leftovers} {remaining}")
     floor_rate = max_runs / floor_s * 3600
     ours_rate = batches / drain["drain_s"] * 3600 if drain["drain_s"] else float("inf")
     return [
@@ -225,7 +193,7 @@ def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
             },
             checks={
                 "all batches success": True,
-                "platform torn down": not leftovers and not remaining,
+                "platform torn down": bool(platform.torn_down),
             },
             notes=[
                 f"ours {ours_rate:.0f} batches/h = {batches} / {drain['drain_s']:.1f} s; floor "
