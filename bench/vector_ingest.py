@@ -183,7 +183,7 @@ def run_dataset(
             runs[side].append(timer)
         if vsis3:
             timer = baselines.vsis3(
-                services.store.vsis3_path(uri), services.store.gdal_s3_env(), out / "vsis3.parquet"
+                services.store.vsis3_path(uri), services.gdal_env(), out / "vsis3.parquet"
             )
             say(f"row 1 {kind}: vsis3 {timer.total:.2f}s {timer.rounded()}")
             runs["vsis3"].append(timer)

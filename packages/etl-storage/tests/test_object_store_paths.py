@@ -102,19 +102,6 @@ def test_uris_and_gdal_paths(store: ObjectStore) -> None:
     assert store.lake_vsis3_path("roads/v1/data.tif") == "/vsis3/data-lake/roads/v1/data.tif"
 
 
-def test_gdal_environment(store: ObjectStore) -> None:
-    env = store.gdal_s3_env()
-    assert env["AWS_S3_ENDPOINT"] == "127.0.0.1:9000"
-    assert env["AWS_HTTPS"] == "NO"
-    assert env["AWS_VIRTUAL_HOSTING"] == "FALSE"
-    assert env["AWS_ACCESS_KEY_ID"] == "user"
-    assert env["AWS_SECRET_ACCESS_KEY"] == "very-secret-key"
-    assert env["AWS_NO_SIGN_REQUEST"] == "NO"
-    assert "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" not in env
-    secure = ObjectStore(endpoint="minio:9000", access_key="u", secret_key="s", secure=True)
-    assert secure.gdal_s3_env()["AWS_HTTPS"] == "YES"
-
-
 def test_secret_key_never_in_repr(store: ObjectStore) -> None:
     assert "very-secret-key" not in repr(store)
     assert "very-secret-key" not in str(store)

@@ -265,25 +265,11 @@ class StoreConnection(BaseModel):
         return "/vsicurl/" + self.presigned_landing_url(key_or_uri, expires)
 
     def vsis3_path(self, key_or_uri: str) -> str:
-        """``/vsis3/<landing>/<key>``; GDAL needs ``gdal_s3_env()`` in its environment."""
+        """``/vsis3/<landing>/<key>``; GDAL needs ``etl_spatial.gdal.gdal_s3_env`` in its
+        environment."""
         return f"/vsis3/{self.landing_bucket}/{self.landing_key(key_or_uri)}"
 
     def lake_vsis3_path(self, key: str) -> str:
-        """``/vsis3/<lake>/<key>``; GDAL needs ``gdal_s3_env()`` in its environment."""
+        """``/vsis3/<lake>/<key>``; GDAL needs ``etl_spatial.gdal.gdal_s3_env`` in its
+        environment."""
         return f"/vsis3/{self.lake_bucket}/{validate_object_key(key)}"
-
-    def gdal_s3_env(self) -> dict[str, str]:
-        """Environment for GDAL ``/vsis3/`` against this server (contains the secret key).
-
-        Pass it as a subprocess environment, never as arguments, and never log it.
-        """
-        return {
-            "AWS_S3_ENDPOINT": self.endpoint,
-            "AWS_HTTPS": "YES" if self.secure else "NO",
-            "AWS_VIRTUAL_HOSTING": "FALSE",
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_NO_SIGN_REQUEST": "NO",
-        }
