@@ -20,7 +20,7 @@ from etl_storage.object_store.manifests import (
 class ObjectStore(ManifestReads, ManifestArchive, LakeWrites):
     """MinIO/S3 access for the platform: landing bucket (raw + manifests) and lake (write-once).
 
-    ``secret_key`` never appears in reprs or logs (only ``gdal_s3_env()`` returns it).
+    ``secret_key`` never appears in reprs or logs.
     """
 
 

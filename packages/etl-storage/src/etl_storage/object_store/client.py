@@ -44,8 +44,8 @@ def is_missing(exc: Exception) -> bool:
 class StoreConnection(BaseModel):
     """Settings, clients and per-object basics of the object store.
 
-    ``secret_key`` never appears in reprs or logs (only ``gdal_s3_env()`` returns it, for a
-    subprocess environment).
+    ``secret_key`` never appears in reprs or logs: only the S3 clients (and GDAL's environment,
+    built by ``etl_spatial.gdal.gdal_s3_env``) receive it.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
