@@ -7,7 +7,10 @@
 # - PostgreSQL with PostGIS for the compute database, GDAL command-line tools (gdal-bin)
 # - Debian's chromium, for the dataset catalog's browser tests (Playwright drives it)
 # - the `docker compose` CLI plugin, only where the Docker client exists without it
-# - `uv sync --frozen` (one venv for the whole workspace)
+# - `uv sync --frozen --compile-bytecode` (one venv for the whole workspace), and the workspace's
+#   own sources compiled too: every run worker is a fresh process, and without cached bytecode
+#   each one recompiles every module it imports (seconds per run where PYTHONDONTWRITEBYTECODE
+#   is set, as on CI machines; the images set UV_COMPILE_BYTECODE for the same reason)
 #
 # As root on Debian/Ubuntu, missing system packages are installed with apt. Anywhere else the
 # script prints exactly what to install and exits non-zero. Nothing is downloaded except from
@@ -208,7 +211,10 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   exit 1
 fi
 
-say "uv sync --frozen"
+say "uv sync --frozen --compile-bytecode"
 cd "$ROOT"
-"$LOCAL/bin/uv" sync --frozen --quiet
+"$LOCAL/bin/uv" sync --frozen --quiet --compile-bytecode
+# Editable workspace packages are not in site-packages: compile them here (stale .pyc files
+# are simply ignored by Python after an edit).
+"$ROOT/.venv/bin/python" -m compileall -q -j 0 packages code_locations >/dev/null
 say "ready"

@@ -173,7 +173,9 @@ def test_rendered_instance_is_valid_for_this_dagster(tmp_path, monkeypatch):
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "x")
     config, _ = dagster_instance_config(str(tmp_path))
-    assert config["concurrency"]["pools"]["default_limit"] == 2
+    assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [
+        {"key": "etl/weight", "value": "heavy", "limit": 2}
+    ]
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 4
     assert config["run_monitoring"]["max_runtime_seconds"] == 21600
 

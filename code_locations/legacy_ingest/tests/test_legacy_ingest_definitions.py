@@ -165,4 +165,4 @@ def test_ingest_job_runs_in_process_with_pool_and_retries() -> None:
         assert {"object_store", "ledger", "postgis", "run_worker_heartbeat"} <= set(
             op.required_resource_keys
         )
-    assert job.graph.node_named("ingest_batch").definition.pool == "postgis"
+    assert job.graph.node_named("ingest_batch").definition.pool is None

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from etl_models.cursor import MAX_KEYS, CursorError, ManifestCursor, manifest_object_version
 from etl_models.identity import derive_dataset_id, lake_prefix, run_key, validate_dataset_id
-from etl_models.intake import archive_key_for, plan_run
+from etl_models.intake import archive_key_for, batch_weight, plan_run
 from etl_models.json_schema import manifest_json_schema, published_schema
 from etl_models.manifest import parse_manifest
 from etl_models.settings import ObjectStoreSettings, PostgisSettings, RouterSettings
@@ -80,8 +80,17 @@ def test_plan_run_tags_and_keys() -> None:
         "lane": "spatial",
         "manifest_archive_key": "archive/manifests/b1.json",
         "dataset_id": manifest.dataset_id,
+        "etl/weight": "heavy",  # size unknown: the safe side
     }
     assert archive_key_for("manifests/a.json") == "archive/manifests/a.json"
+
+
+def test_batch_weight_by_input_size() -> None:
+    assert batch_weight(None) == "heavy"
+    assert batch_weight(0) == "light"
+    assert batch_weight(99_999_999) == "light"
+    assert batch_weight(100_000_000) == "heavy"
+    assert batch_weight(5_000_000, heavy_batch_mb=5) == "heavy"
 
 
 def test_cursor_round_trip_and_bound() -> None:

@@ -82,6 +82,25 @@ def test_tick_replayed_after_a_crash_duplicates_nothing(store, ledger) -> None:
     assert len(ledger.get_manifest_by_key("manifests/b1.json")) == 1
 
 
+def test_run_weight_follows_the_raw_files_size(store, ledger) -> None:
+    """Batches whose raw files reach the heavy threshold are tagged heavy (the instance runs
+    at most two at once); smaller ones light. A re-planned queued manifest keeps its class
+    from the intake record, without reading the raw files again."""
+    drop(store, "small")
+    drop(store, "big")
+    put(store, "big/roads.geojson", b" " * 2_000_000)  # the same manifest, a 2 MB raw file
+    result = tick(store, ledger, heavy_batch_mb=1.0)
+    weights = {q.manifest.batch_id: q.plan.tags["etl/weight"] for q in result.queued}
+    assert weights == {"small": "light", "big": "heavy"}
+    assert ledger.get_manifest("big").input_bytes == 2_000_000
+
+    replay = tick(store, ledger, heavy_batch_mb=1.0)  # cursor not committed: re-planned
+    assert {q.manifest.batch_id: q.plan.tags["etl/weight"] for q in replay.queued} == weights
+    # A larger threshold makes the big batch light: the class is decided at planning.
+    relaxed = tick(store, ledger, heavy_batch_mb=5.0)
+    assert {q.plan.tags["etl/weight"] for q in relaxed.queued} == {"light"}
+
+
 def test_other_lanes_manifests_are_remembered_not_touched(store, ledger) -> None:
     key = drop(store, "b1")
     result = tick(store, ledger, lanes={"tabular"}, operator="tabular_sensor")

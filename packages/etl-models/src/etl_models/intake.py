@@ -21,6 +21,21 @@ TAG_MANIFEST_KEY = "manifest_key"
 TAG_LANE = "lane"
 TAG_MANIFEST_ARCHIVE_KEY = "manifest_archive_key"
 TAG_DATASET_ID = "dataset_id"
+# The run's weight class, by the size of its raw files: the instance limits how many heavy
+# runs go at once (``concurrency.runs.tag_concurrency_limits`` in infra/dagster.yaml) while
+# light ones use every run slot. Not a manifest tag key (those cannot contain "/").
+TAG_WEIGHT = "etl/weight"
+WEIGHT_HEAVY = "heavy"
+WEIGHT_LIGHT = "light"
+DEFAULT_HEAVY_BATCH_MB = 100.0
+
+
+def batch_weight(input_bytes: int | None, heavy_batch_mb: float = DEFAULT_HEAVY_BATCH_MB) -> str:
+    """``heavy`` when the batch's raw files total at least ``heavy_batch_mb`` megabytes, or
+    when their size is unknown (the safe side); otherwise ``light``."""
+    if input_bytes is None or input_bytes >= heavy_batch_mb * 1_000_000:
+        return WEIGHT_HEAVY
+    return WEIGHT_LIGHT
 
 
 @dataclass(frozen=True)
@@ -35,10 +50,18 @@ class RunPlan:
 
 
 def plan_run(
-    manifest: Manifest, manifest_key: str, *, operator: str, lane: str, job_name: str
+    manifest: Manifest,
+    manifest_key: str,
+    *,
+    operator: str,
+    lane: str,
+    job_name: str,
+    input_bytes: int | None = None,
+    heavy_batch_mb: float = DEFAULT_HEAVY_BATCH_MB,
 ) -> RunPlan:
     """The run request for ``manifest`` found at ``manifest_key`` by sensor ``operator``, for
-    the lane that owns it (``etl_pipeline.lanes.registry`` decides which)."""
+    the lane that owns it (``etl_pipeline.lanes.registry`` decides which). ``input_bytes``
+    (the raw files' total size, None when unknown) sets the run's weight tag."""
     tags = {
         TAG_BATCH_ID: manifest.batch_id,
         TAG_UPLOADER: manifest.uploader,
@@ -48,6 +71,7 @@ def plan_run(
         TAG_LANE: lane,
         TAG_MANIFEST_ARCHIVE_KEY: archive_key_for(manifest_key),
         TAG_DATASET_ID: manifest.dataset_id,
+        TAG_WEIGHT: batch_weight(input_bytes, heavy_batch_mb),
     }
     return RunPlan(
         lane=lane,

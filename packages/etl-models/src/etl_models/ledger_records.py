@@ -134,6 +134,8 @@ class ManifestRecord(LedgerModel):
     # drift, rows repaired or dropped, an intent that looks like a typo. One plain sentence
     # each, shown by the CLI and the catalog.
     warnings: list[str] = Field(default_factory=list)
+    # Total size of the batch's raw files at intake (sets the run's weight class).
+    input_bytes: int | None = None
     # The batch this one resubmits (``etl resubmit``), from the manifest's
     # ``metadata.tags.resubmit_of``; the old batch's activity log links forward.
     resubmit_of: str | None = None

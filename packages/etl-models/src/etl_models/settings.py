@@ -65,9 +65,13 @@ class PostgisSettings(_EnvSettings):
 
 
 class RouterSettings(_EnvSettings):
-    """Traffic controller: which lanes the legacy sensor may launch (unset = ``ingest``)."""
+    """Routing of manifests to runs: which lanes the legacy sensor may launch (unset =
+    ``ingest``) and the size from which a batch runs as heavy."""
 
     enabled_lanes_raw: str | None = Field(None, validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
+    # Batches whose raw files total at least this many MB run as "heavy" (limited to a few at
+    # once by the instance); smaller ones use every run slot. See etl_models.intake.TAG_WEIGHT.
+    heavy_batch_mb: float = Field(100.0, gt=0, validation_alias="ETL_HEAVY_BATCH_MB")
 
     @property
     def enabled_lane_names(self) -> frozenset[str]:

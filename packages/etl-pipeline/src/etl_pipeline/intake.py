@@ -65,6 +65,7 @@ class _Read:
     manifest: Manifest | None = None
     invalid: ManifestValidationError | None = None
     notes: tuple[str, ...] = ()  # preflight's warnings for the intake record
+    input_bytes: int | None = None  # the raw files' total size (the run's weight class)
 
 
 def owner_lane(document: Any) -> str:
@@ -77,10 +78,25 @@ def owner_lane(document: Any) -> str:
     return default_lane().name
 
 
-def plan_for(manifest: Manifest, key: str, *, operator: str) -> RunPlan:
+def plan_for(
+    manifest: Manifest,
+    key: str,
+    *,
+    operator: str,
+    input_bytes: int | None,
+    heavy_batch_mb: float,
+) -> RunPlan:
     """The run request of ``manifest`` for the lane that owns its intent."""
     lane = lane_for_intent(manifest.intent)
-    return plan_run(manifest, key, operator=operator, lane=lane.name, job_name=lane.job)
+    return plan_run(
+        manifest,
+        key,
+        operator=operator,
+        lane=lane.name,
+        job_name=lane.job,
+        input_bytes=input_bytes,
+        heavy_batch_mb=heavy_batch_mb,
+    )
 
 
 def _read(store: ObjectStore, key: str, listed: ObjectMetadata | None = None) -> _Read:
@@ -118,10 +134,12 @@ def _prepare(
         return read
     try:
         manifest = parse_manifest(read.document, landing_bucket=store.landing_bucket)
-        notes = check_references(store, ledger, manifest)
+        checked = check_references(store, ledger, manifest)
     except ManifestValidationError as exc:
         return replace(read, invalid=exc)
-    return replace(read, manifest=manifest, notes=tuple(notes))
+    return replace(
+        read, manifest=manifest, notes=tuple(checked.notes), input_bytes=checked.input_bytes
+    )
 
 
 def _requeued(
@@ -131,6 +149,7 @@ def _requeued(
     operator: str,
     owned_lanes: Collection[str],
     enabled_lanes: Collection[str] | None,
+    heavy_batch_mb: float,
 ) -> tuple[dict[str, QueuedManifest], list[str]]:
     """Listed manifests already taken in as ``queued`` (same key and ETag), re-planned from the
     ledger's copy of the document, so no body is read again.
@@ -154,7 +173,13 @@ def _requeued(
             manifest = parse_manifest(record.manifest, landing_bucket=store.landing_bucket)
         except ManifestValidationError:
             continue  # recorded under older rules: evaluate it afresh
-        plan = plan_for(manifest, key, operator=operator)
+        plan = plan_for(
+            manifest,
+            key,
+            operator=operator,
+            input_bytes=record.input_bytes,
+            heavy_batch_mb=heavy_batch_mb,
+        )
         if plan.lane not in owned_lanes:
             foreign.append(key)
         elif enabled_lanes is None or plan.lane in enabled_lanes:
@@ -172,14 +197,19 @@ def evaluate_intake(
     enabled_lanes: Collection[str] | None = None,
     max_per_tick: int = DEFAULT_MAX_PER_TICK,
     on_event: Callable[[str], None] | None = None,
+    heavy_batch_mb: float | None = None,
 ) -> IntakeResult:
     """Evaluate the manifests not yet in ``cursor`` for the sensor owning ``owned_lanes``.
 
     ``enabled_lanes`` is the traffic controller: a valid manifest of an owned lane that is not
     enabled is recorded as rejected with the reason, archived, and gets no run (``None``: every
-    owned lane is enabled). At most ``max_per_tick`` new manifests are read per tick.
+    owned lane is enabled). At most ``max_per_tick`` new manifests are read per tick. Runs of
+    batches of at least ``heavy_batch_mb`` MB are tagged heavy (default: ``ETL_HEAVY_BATCH_MB``).
     """
+    from etl_models.settings import RouterSettings
+
     emit = on_event or log.info
+    heavy = heavy_batch_mb if heavy_batch_mb is not None else RouterSettings().heavy_batch_mb
     cursor = ManifestCursor(cursor.entries, cursor.max_keys)
     result = IntakeResult(cursor=cursor)
     # Skipped only when this very object was processed: the same name uploaded again (a new
@@ -192,7 +222,7 @@ def evaluate_intake(
         return result
     versions = {m.key: _version(m) for m in listed}
     requeued, queued_elsewhere = _requeued(
-        store, ledger, listed, operator, owned_lanes, enabled_lanes
+        store, ledger, listed, operator, owned_lanes, enabled_lanes, heavy
     )
     for key, queued in requeued.items():
         result.queued.append(queued)
@@ -237,14 +267,16 @@ def evaluate_intake(
                 repeats.append(read)
                 continue
             claimed.add(claim)
-            item = _classify(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
+            item = _classify(
+                store, ledger, read, parts[read.key], operator, enabled_lanes, emit, heavy
+            )
             if item is not None:
                 pending.append(item)
             if len(pending) >= INTAKE_WRITE_BATCH:
                 flush()
     flush()
     for read in repeats:
-        _take_in(store, ledger, read, parts[read.key], operator, enabled_lanes, emit)
+        _take_in(store, ledger, read, parts[read.key], operator, enabled_lanes, emit, heavy)
     for read in ours:  # results and cursor in key order, as one sequential pass would give
         part = parts[read.key]
         result.queued.extend(part.queued)
@@ -300,11 +332,12 @@ def _take_in(
     operator: str,
     enabled_lanes: Collection[str] | None,
     emit: Callable[[str], None],
+    heavy_batch_mb: float,
 ) -> None:
     """Take in one manifest: reject it, or record it as queued (one ledger write)."""
     from etl_storage.errors import BatchIdConflict
 
-    item = _classify(store, ledger, read, result, operator, enabled_lanes, emit)
+    item = _classify(store, ledger, read, result, operator, enabled_lanes, emit, heavy_batch_mb)
     if item is None:
         return
     try:
@@ -322,6 +355,7 @@ def _classify(
     operator: str,
     enabled_lanes: Collection[str] | None,
     emit: Callable[[str], None],
+    heavy_batch_mb: float,
 ) -> _ToQueue | None:
     """Reject (and record) what cannot be queued; what can is returned, not yet recorded."""
     etag = read.meta.etag if read.meta else None
@@ -332,15 +366,22 @@ def _classify(
     try:
         if read.invalid is not None:
             raise read.invalid
-        manifest, notes = read.manifest, list(read.notes)
+        manifest, notes, input_bytes = read.manifest, list(read.notes), read.input_bytes
         if manifest is None:  # not prepared by the reader threads
             manifest = parse_manifest(document, landing_bucket=store.landing_bucket)
-            notes = check_references(store, ledger, manifest)
+            checked = check_references(store, ledger, manifest)
+            notes, input_bytes = checked.notes, checked.input_bytes
     except ManifestValidationError as exc:
         batch_id = document.get("batch_id") if isinstance(document.get("batch_id"), str) else None
         reject(store, ledger, read.key, etag, batch_id, str(exc), exc, result, operator, emit)
         return None
-    plan = plan_for(manifest, read.key, operator=operator)
+    plan = plan_for(
+        manifest,
+        read.key,
+        operator=operator,
+        input_bytes=input_bytes,
+        heavy_batch_mb=heavy_batch_mb,
+    )
     if enabled_lanes is not None and plan.lane not in enabled_lanes:
         reason = (
             f"lane {plan.lane!r} is disabled by MANIFEST_ROUTER_ENABLED_LANES; no run was "
@@ -363,6 +404,7 @@ def _classify(
         "lane": plan.lane,
         "dataset_id": manifest.dataset_id,
         "warnings": notes,
+        "input_bytes": input_bytes,
         "manifest": document,
     }
     return _ToQueue(read, manifest, plan, record)

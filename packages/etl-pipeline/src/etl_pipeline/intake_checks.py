@@ -3,6 +3,7 @@ lane accepts, whether the raw files and join inputs exist, and the notes worth t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from etl_models.manifest import FieldError, Manifest, ManifestValidationError
@@ -12,22 +13,31 @@ if TYPE_CHECKING:
     from etl_storage.object_store import ObjectStore
 
 
-def check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> list[str]:
+@dataclass(frozen=True)
+class ReferencesChecked:
+    notes: list[str]
+    """What preflight noticed without rejecting (an intent that looks like a typo)."""
+    input_bytes: int
+    """Total size of the batch's raw files."""
+
+
+def check_references(store: ObjectStore, ledger: Ledger, manifest: Manifest) -> ReferencesChecked:
     """Reject at intake what would certainly fail later: missing raw files, unknown join inputs,
-    a recipe that does not fit the batch or invalid recipe overrides in the tags. Returns what
-    preflight noticed without rejecting (an intent that looks like a typo): the intake record
-    carries it as warnings, where ``etl status`` shows it."""
+    a recipe that does not fit the batch or invalid recipe overrides in the tags. Returns
+    preflight's notes (the intake record carries them as warnings, where ``etl status`` shows
+    them) and the raw files' total size (the run's weight class)."""
     from etl_pipeline.lanes.join import resolve_join
     from etl_pipeline.lanes.preflight import preflight
     from etl_pipeline.lanes.registry import canonical_manifest
-    from etl_pipeline.raw_file_checks import raw_file_problems
+    from etl_pipeline.raw_file_checks import check_raw_files
 
     checked = preflight(manifest)
     errors: list[FieldError] = list(checked.problems)
-    errors.extend(raw_file_problems(store, canonical_manifest(manifest)))
+    raw = check_raw_files(store, canonical_manifest(manifest))
+    errors.extend(raw.problems)
     join = manifest.metadata.join_config
     if join is not None:
         errors.extend(FieldError(p.field, p.message) for p in resolve_join(ledger, join).problems)
     if errors:
         raise ManifestValidationError(errors)
-    return checked.notes
+    return ReferencesChecked(list(checked.notes), raw.input_bytes)

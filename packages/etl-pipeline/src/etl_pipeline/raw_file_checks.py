@@ -1,9 +1,11 @@
 """Checks of a manifest's raw files against the landing bucket, made at intake: each file
 exists, and a zip of vector data holds the member the manifest names (or exactly one dataset
-when it names none). What fails here is rejected with the field to fix, before any run."""
+when it names none). What fails here is rejected with the field to fix, before any run. The
+same requests give the batch's total input size, which sets the run's weight class."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from etl_models.manifest import FieldError
@@ -13,16 +15,29 @@ if TYPE_CHECKING:
     from etl_storage.object_store import ObjectStore
 
 
-def raw_file_problems(store: ObjectStore, manifest: Manifest) -> list[FieldError]:
+@dataclass(frozen=True)
+class RawFilesChecked:
+    problems: list[FieldError] = field(default_factory=list)
+    input_bytes: int = 0
+    """Total size of the raw files that exist."""
+
+
+def check_raw_files(store: ObjectStore, manifest: Manifest) -> RawFilesChecked:
+    from etl_storage.errors import ObjectNotFound
+
     problems: list[FieldError] = []
+    input_bytes = 0
     for index, item in enumerate(manifest.files):
-        if not store.landing_object_exists(item.key):
+        try:
+            input_bytes += store.landing_object_metadata(item.key).size
+        except ObjectNotFound:
             problems.append(FieldError(f"files[{index}].path", _missing_message(item)))
-        elif item.type == "vector" and item.key.lower().endswith(".zip"):
+            continue
+        if item.type == "vector" and item.key.lower().endswith(".zip"):
             problem = _zip_problem(store, item, index)
             if problem is not None:
                 problems.append(problem)
-    return problems
+    return RawFilesChecked(problems, input_bytes)
 
 
 def _missing_message(item: ManifestFile) -> str:

@@ -24,8 +24,6 @@ from etl_pipeline.orchestration.results import (
 )
 from etl_pipeline.orchestration.settings import heartbeat_job_tags
 
-POSTGIS_POOL = "postgis"
-
 # Operational failures (timeouts, lost connections) retry with backoff; permanent ones (bad
 # input, a missing raw file: ``etl_pipeline.failures.is_permanent``) raise
 # ``dg.Failure(allow_retries=False)`` so they fail at once with a message for the uploader.
@@ -73,7 +71,6 @@ def _lane_asset(lane: Lane, partitions: dg.DynamicPartitionsDefinition) -> dg.As
         key=key,
         partitions_def=partitions,
         check_specs=specs,
-        pool=POSTGIS_POOL,
         retry_policy=NETWORK_RETRY,
         group_name=lane.name,
         kinds=set(lane.asset_kinds),
@@ -152,7 +149,6 @@ def _op_job_lane(lane: Lane) -> LaneDefinitions:
     @dg.op(
         name="ingest_batch",
         ins={"recorded": dg.In(dg.Nothing)},
-        pool=POSTGIS_POOL,
         retry_policy=NETWORK_RETRY,
     )
     def ingest_batch(

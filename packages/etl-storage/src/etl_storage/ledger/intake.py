@@ -42,6 +42,7 @@ class IntakeFields(TypedDict, total=False):
     dataset_id: str | None
     error: str | None
     warnings: list[str]
+    input_bytes: int | None
     manifest: dict[str, Any] | None
 
 
@@ -76,6 +77,7 @@ def intake_record(**fields: Unpack[IntakeFields]) -> tuple[ManifestRecord, dict[
         status=status,
         error=truncate_error(error),
         warnings=list(fields.get("warnings") or []),
+        input_bytes=fields.get("input_bytes"),
         manifest=manifest,
         fingerprint=fingerprint,
         status_history=[StatusChange(status=status.value, at=now, error=truncate_error(error))],
