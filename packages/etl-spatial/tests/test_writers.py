@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from etl_spatial.arrow_io import export_geodataframe, export_table_arrow, load_arrow_table
+from etl_spatial.arrow_io import load_arrow_table
+from etl_spatial.geoparquet_stream import export_geoparquet
 from etl_spatial.loader import VectorSource, load_vector
 from etl_spatial.metadata import CogValidationError, cog_problems, describe_raster, validate_cog
 from etl_spatial.writers import raster_to_cog, write_geoparquet, write_parquet
@@ -29,8 +30,7 @@ def test_natural_earth_through_postgis_to_geoparquet(
     out = tmp_path / "data.parquet"
     with postgis.ephemeral_schema(run_id) as schema:
         load_vector(postgis, schema, [source], gdal_env=s3_gdal_env)
-        frame = export_geodataframe(postgis, schema, "raw_data")
-        info = write_geoparquet(frame, out, row_group_size=50)
+        info = export_geoparquet(postgis, schema, "raw_data", out, row_group_size=50).metadata
 
     # Independent read 1: pyarrow + the raw `geo` metadata.
     parquet = pq.ParquetFile(out)
@@ -101,8 +101,10 @@ def test_geoparquet_round_trip_back_into_postgis(
         # Tabular data (no geometry) goes in the same way.
         tab = table.drop_columns(["geometry", "bbox"])
         assert load_arrow_table(postgis, schema, "attributes", tab) == 177
-        exported, geometry_columns = export_table_arrow(postgis, schema, "countries")
-        assert geometry_columns == ["geometry"] and exported.num_rows == 177
+        back = export_geoparquet(
+            postgis, schema, "countries", tmp_path / "back.parquet", geometry_column="geometry"
+        )
+        assert back.metadata.row_count == 177
 
 
 def test_write_parquet_is_zstd(tmp_path: Path):

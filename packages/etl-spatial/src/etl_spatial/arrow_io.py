@@ -9,7 +9,6 @@ function parses WKB and whose type modifier supplies the SRID.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +19,12 @@ from etl_spatial.geoparquet import (
     read_geo_metadata,
 )
 from etl_spatial.identifiers import quote_identifier, validate_identifier
-from etl_spatial.loader import FID_COLUMN, GEOMETRY_COLUMN
+from etl_spatial.loader import GEOMETRY_COLUMN
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import geopandas as gpd
     import pyarrow as pa
-    from psycopg import sql
 
     from etl_spatial.postgis import Postgis, RunSchema
 
@@ -107,83 +104,6 @@ def srid_to_crs(postgis: Postgis, srid: int) -> Any:
         with contextlib.suppress(CRSError):
             return CRS.from_authority(auth_name, auth_srid)
     return CRS.from_wkt(srtext)
-
-
-def export_query_arrow(
-    postgis: Postgis,
-    query: sql.Composable | str,
-    params: Sequence[Any] | None = None,
-) -> pa.Table:
-    """Run ``query`` and fetch the result as an Arrow table via ADBC.
-
-    ``params`` bind to PostgreSQL ``$1, $2, ...`` placeholders (ADBC's parameter style).
-    """
-    text = query if isinstance(query, str) else query.as_string()
-    with postgis.adbc_connect() as conn, conn.cursor() as cursor:
-        cursor.execute(text, params)
-        return cursor.fetch_arrow_table()
-
-
-def export_table_arrow(
-    postgis: Postgis,
-    schema: RunSchema | str,
-    table: str,
-    *,
-    exclude: Sequence[str] = (FID_COLUMN,),
-    order_by: sql.Composable | None = None,
-) -> tuple[pa.Table, list[str]]:
-    """``schema.table`` as an Arrow table with every geometry column as WKB.
-
-    Returns the table and the names of its geometry columns. ``exclude`` drops bookkeeping
-    columns (GDAL's FID by default).
-    """
-    from psycopg import sql
-
-    schema_name = _schema_name(schema)
-    columns = [c for c in table_columns(postgis, schema_name, table) if c.name not in exclude]
-    select = []
-    for column in columns:
-        ident = sql.Identifier(column.name)
-        if column.is_geometry:
-            select.append(sql.SQL("ST_AsBinary({}) AS {}").format(ident, ident))
-        else:
-            select.append(ident)
-    query = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(select), quote_identifier(schema_name, table)
-    )
-    if order_by is not None:
-        query = query + sql.SQL(" ORDER BY ") + order_by
-    arrow_table = export_query_arrow(postgis, query)
-    return arrow_table, [c.name for c in columns if c.is_geometry]
-
-
-def export_geodataframe(
-    postgis: Postgis,
-    schema: RunSchema | str,
-    table: str,
-    *,
-    geometry_column: str = GEOMETRY_COLUMN,
-    exclude: Sequence[str] = (FID_COLUMN,),
-) -> gpd.GeoDataFrame:
-    """``schema.table`` as a GeoDataFrame with the table's CRS (ADBC + WKB)."""
-    import geopandas as gpd
-    import shapely
-
-    schema_name = _schema_name(schema)
-    arrow_table, geometry_columns = export_table_arrow(postgis, schema_name, table, exclude=exclude)
-    if geometry_column not in geometry_columns:
-        raise ArrowTransferError(
-            f"{schema_name}.{table} has no geometry column {geometry_column!r} "
-            f"(geometry columns: {', '.join(geometry_columns) or 'none'})"
-        )
-    crs = srid_to_crs(postgis, table_srid(postgis, schema_name, table, geometry_column))
-    frame = arrow_table.drop_columns(geometry_columns).to_pandas()
-    for name in geometry_columns:
-        wkb = arrow_table.column(name).to_numpy(zero_copy_only=False)
-        frame[name] = gpd.GeoSeries(shapely.from_wkb(wkb), crs=crs, index=frame.index)
-    # Keep the table's column order.
-    frame = frame[[f.name for f in arrow_table.schema]]
-    return gpd.GeoDataFrame(frame, geometry=geometry_column, crs=crs)
 
 
 # -- Arrow -> PostGIS ---------------------------------------------------------------------------
