@@ -176,16 +176,20 @@ def child(config_path: str) -> int:
     from etl_pipeline.lanes import publish
     from etl_pipeline.lanes import spatial as spatial_lane
 
-    # Peak RSS after each phase (first call): where the worker's memory goes.
+    # Peak RSS after each phase (first call) and the phase's seconds: where the worker's
+    # memory and time go ("load" includes "inspect").
     after: dict[str, float] = {"start": round(peak_mb(), 1)}
+    took: dict[str, float] = {}
 
     def record(phase: str) -> Any:
         def wrap(func: Any) -> Any:
             def inner(*args: Any, **kwargs: Any) -> Any:
+                began = time.perf_counter()
                 try:
                     return func(*args, **kwargs)
                 finally:
                     after.setdefault(phase, round(peak_mb(), 1))
+                    took.setdefault(phase, round(time.perf_counter() - began, 2))
 
             return inner
 
@@ -193,7 +197,7 @@ def child(config_path: str) -> int:
 
     start = time.perf_counter()
     with (
-        patched(spatial_lane, "local_or_vsis3", record("source (GPKG download)")),
+        patched(spatial_lane, "local_or_vsis3", record("source")),
         patched(loader, "inspect_layer", record("inspect")),
         patched(loader, "load_vector", record("load")),
         patched(vector, "apply_vector_steps", record("recipe")),
@@ -210,6 +214,7 @@ def child(config_path: str) -> int:
                 "rows": result.asset.row_count,
                 "lake_key": result.asset.s3_key,
                 "peak_after": after,
+                "phase_seconds": took,
             }
         )
     )
@@ -364,6 +369,7 @@ def run_pair(bench: BenchServices, work: Path, pair: Pair) -> Row:
             side: {
                 "seconds": round(r["seconds"], 2),
                 **{f"peak MB after {k}": v for k, v in r["peak_after"].items()},
+                **{f"{k} s": v for k, v in r["phase_seconds"].items()},
             }
             for side, r in (("baseline", s), ("ours", big))
         },
@@ -395,9 +401,24 @@ def run(
     geojson_bytes: int | None = None,
     only: tuple[str, ...] = PAIRS,
 ) -> list[Row]:
-    """Row 6: one row per pair (GeoPackage points, GeoJSON polygons)."""
-    pairs = pairs_for(scale, points=points, geojson_bytes=geojson_bytes)
-    return [run_pair(bench, work, pair) for pair in pairs if pair.name in only]
+    """Row 6: one row per pair (GeoPackage points, GeoJSON polygons). A pair that fails does
+    not stop the other: the error is raised at the end and carries the finished rows
+    (``error.rows``, which ``run.py`` reports)."""
+    rows: list[Row] = []
+    errors: list[str] = []
+    for pair in pairs_for(scale, points=points, geojson_bytes=geojson_bytes):
+        if pair.name not in only:
+            continue
+        try:
+            rows.append(run_pair(bench, work, pair))
+        except Exception as exc:
+            errors.append(f"{pair.name}: {type(exc).__name__}: {exc}")
+            say(f"row 6 {errors[-1]}")
+    if errors:
+        failure = RuntimeError("; ".join(errors))
+        failure.rows = rows  # type: ignore[attr-defined]
+        raise failure
+    return rows
 
 
 def main() -> int:
@@ -413,6 +434,7 @@ def main() -> int:
     geojson_bytes = int(args.geojson_mb * 1e6) if args.geojson_mb else None
     with tempfile.TemporaryDirectory(prefix="bench-vector-memory-") as tmp:
         bench = BenchServices(Path(tmp)).start()
+        failed = None
         try:
             rows = run(
                 bench,
@@ -422,6 +444,8 @@ def main() -> int:
                 geojson_bytes=geojson_bytes,
                 only=only,
             )
+        except RuntimeError as exc:
+            rows, failed = getattr(exc, "rows", []), exc
         finally:
             bench.stop()
     for row in rows:
@@ -433,7 +457,9 @@ def main() -> int:
             print(f"  {side}: {phases}")
         for note in row.notes:
             print(f"  {note}")
-    return 0 if all(row.met for row in rows) else 1
+    if failed is not None:
+        print(f"ERROR {failed}")
+    return 0 if failed is None and all(row.met for row in rows) else 1
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def test_s3_access_gets_the_remote_read_options_and_local_work_does_not():
 def test_in_process_config_is_applied_then_restored():
     import pyogrio
 
-    from etl_spatial.gdal import gdal_config_in_process
+    from etl_spatial.gdal import IN_PROCESS_S3_READ_OPTIONS, gdal_config_in_process
 
     pyogrio.set_gdal_config_options({"CPL_VSIL_CURL_CHUNK_SIZE": "4096"})
     try:
@@ -133,8 +133,36 @@ def test_in_process_config_is_applied_then_restored():
         with gdal_config_in_process(env):
             assert pyogrio.get_gdal_config_option("AWS_SECRET_ACCESS_KEY") == "s3cr3t"
             assert pyogrio.get_gdal_config_option("AWS_HTTPS") == "NO"
-            assert pyogrio.get_gdal_config_option("CPL_VSIL_CURL_CHUNK_SIZE") == 2 * 1024 * 1024
+            chunk = pyogrio.get_gdal_config_option("CPL_VSIL_CURL_CHUNK_SIZE")
+            assert chunk == int(IN_PROCESS_S3_READ_OPTIONS["CPL_VSIL_CURL_CHUNK_SIZE"])
         assert pyogrio.get_gdal_config_option("AWS_SECRET_ACCESS_KEY") is None
         assert pyogrio.get_gdal_config_option("CPL_VSIL_CURL_CHUNK_SIZE") == 4096
     finally:
         pyogrio.set_gdal_config_options({"CPL_VSIL_CURL_CHUNK_SIZE": None})
+
+
+def test_in_process_gdal_reads_s3_with_a_bounded_block_cache():
+    """The run worker's own GDAL (layer inspection) reads a whole GeoJSON in place: its block
+    cache is the worker's memory, so it stays small whatever the file's size, while the tools'
+    processes keep the large cache; an explicit setting in ``env`` still wins."""
+    import pyogrio
+
+    from etl_spatial.gdal import (
+        IN_PROCESS_S3_READ_OPTIONS,
+        S3_READ_OPTIONS,
+        gdal_config,
+        gdal_config_in_process,
+    )
+
+    env = gdal_s3_env(endpoint="127.0.0.1:9", access_key="k", secret_key="s")
+    cache = "CPL_VSIL_CURL_CACHE_SIZE"
+    assert int(IN_PROCESS_S3_READ_OPTIONS[cache]) <= 16 * 1024 * 1024
+    assert int(IN_PROCESS_S3_READ_OPTIONS["CPL_VSIL_CURL_CHUNK_SIZE"]) <= 1024 * 1024
+    assert safe_environment(env)[cache] == S3_READ_OPTIONS[cache] == str(256 * 1024 * 1024)
+    assert gdal_config(env, in_process=True)[cache] == IN_PROCESS_S3_READ_OPTIONS[cache]
+    assert gdal_config({**env, cache: "1"}, in_process=True)[cache] == "1"
+    assert cache not in gdal_config({"PGPASSWORD": "x"}, in_process=True)
+    with gdal_config_in_process(env):
+        assert pyogrio.get_gdal_config_option(cache) == int(IN_PROCESS_S3_READ_OPTIONS[cache])
+        assert pyogrio.get_gdal_config_option("GDAL_DISABLE_READDIR_ON_OPEN") == "EMPTY_DIR"
+    assert pyogrio.get_gdal_config_option(cache) is None

@@ -269,3 +269,51 @@ def test_unreadable_file_names_the_file(tmp_path: Path):
 def test_wrong_declared_format_is_named(natural_earth_shp: Path):
     with pytest.raises(VectorLoadError, match="reads the file as ESRI Shapefile"):
         inspect_layer(VectorSource(path=str(natural_earth_shp), format="GPKG"))
+
+
+def test_geojson_is_inspected_with_one_open(tmp_path: Path, monkeypatch):
+    """A GeoJSON's open reads the whole file: inspecting one must not list its layers first
+    (a second full read in the run worker); the facts are the listing path's."""
+    import pyogrio
+
+    local = tmp_path / "points.geojson"
+    local.write_text(json.dumps(_feature_collection([_point(1, 2, a=1), _point(3, 4, a=2)])))
+    source = VectorSource(path=str(local), format="GeoJSON")
+    listed = inspect_layer(VectorSource(path=str(local), format="GeoJSON", layer="points"))
+    opens: list[str] = []
+    real_list_layers = pyogrio.list_layers
+    monkeypatch.setattr(
+        pyogrio, "list_layers", lambda path: opens.append(path) or real_list_layers(path)
+    )
+    info = inspect_layer(source)
+    assert opens == []
+    assert (info.layer, info.driver, info.feature_count) == ("points", "GeoJSON", 2)
+    assert (info.geometry_type, info.fields, info.crs) == (
+        listed.geometry_type,
+        listed.fields,
+        listed.crs,
+    )
+
+
+def test_one_open_inspection_keeps_the_listing_errors(
+    tmp_path: Path, natural_earth_shp: Path, monkeypatch
+):
+    """Where the one-open path does not apply or fails, the listing path answers: the same
+    messages as before for a named layer that is missing, an unreadable file and a file of
+    another format with several layers."""
+    import pyogrio
+
+    local = tmp_path / "points.geojson"
+    local.write_text(json.dumps(_feature_collection([_point(1, 2, a=1)])))
+    with pytest.raises(VectorLoadError, match="layer 'roads' not found; the file has 'points'"):
+        inspect_layer(VectorSource(path=str(local), format="GeoJSON", layer="roads"))
+    garbage = tmp_path / "garbage.geojson"
+    garbage.write_bytes(b"\x00not json at all")
+    with pytest.raises(VectorLoadError, match=r"garbage.geojson: GDAL cannot read it"):
+        inspect_layer(VectorSource(path=str(garbage), format="GeoJSON"))
+    gpkg = tmp_path / "two_layers.gpkg"
+    frame = pyogrio.read_dataframe(natural_earth_shp)
+    pyogrio.write_dataframe(frame, gpkg, layer="countries", driver="GPKG")
+    pyogrio.write_dataframe(frame, gpkg, layer="roads", driver="GPKG", append=True)
+    with pytest.raises(VectorLoadError, match="has 2 layers"):
+        inspect_layer(VectorSource(path=str(gpkg), format="GeoJSON"))

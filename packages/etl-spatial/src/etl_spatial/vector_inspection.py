@@ -22,6 +22,10 @@ from etl_spatial.vector_source import VectorLoadError, VectorSource, resolve_sou
 POLYGONAL_TYPES = frozenset({"polygon", "multipolygon"})
 LINEAL_TYPES = frozenset({"linestring", "multilinestring"})
 GENERIC_TYPES = frozenset({"unknown (any)", "geometry", "geometrycollection", "unknown"})
+SINGLE_LAYER_DRIVERS = frozenset({"GeoJSON"})
+"""Drivers whose files always hold exactly one layer and whose open reads the whole file (a
+GeoJSON's first pass): inspected with one open instead of listing the layers first, which
+read a 2 GB file twice in the run worker."""
 
 
 @dataclass(frozen=True)
@@ -135,17 +139,8 @@ def inspect_layer(source: VectorSource, *, gdal_env: Mapping[str, str] | None = 
     A source with several layers needs ``source.layer``; a missing layer is an error that lists
     the layers the file has. The driver GDAL picks must be the one the manifest's format names.
     """
-    import pyogrio
-
     source = resolve_source(source, gdal_env=gdal_env)
-    layer = choose_layer(source, list_layers(source, gdal_env=gdal_env))
-    info = _gdal_call(
-        source,
-        gdal_env,
-        lambda: pyogrio.read_info(
-            source.gdal_path(), layer=layer, force_feature_count=True, **source.open_options()
-        ),
-    )
+    layer, info = _single_layer_info(source, gdal_env) or _chosen_layer_info(source, gdal_env)
     expected = source.driver
     if expected and info["driver"] and info["driver"] != expected:
         raise VectorLoadError(
@@ -168,6 +163,50 @@ def inspect_layer(source: VectorSource, *, gdal_env: Mapping[str, str] | None = 
             )
         ),
     )
+
+
+def _read_info(source: VectorSource, gdal_env: Mapping[str, str] | None, layer: str | int) -> Any:
+    import pyogrio
+
+    return _gdal_call(
+        source,
+        gdal_env,
+        lambda: pyogrio.read_info(
+            source.gdal_path(), layer=layer, force_feature_count=True, **source.open_options()
+        ),
+    )
+
+
+def _chosen_layer_info(
+    source: VectorSource, gdal_env: Mapping[str, str] | None
+) -> tuple[str, dict[str, Any]]:
+    """List the layers, choose one (the only one, or the manifest's), then read its facts."""
+    layer = choose_layer(source, list_layers(source, gdal_env=gdal_env))
+    return layer, _read_info(source, gdal_env, layer)
+
+
+def _single_layer_info(
+    source: VectorSource, gdal_env: Mapping[str, str] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The only layer's facts from one open, for a format whose files have one layer and whose
+    open reads the whole file; ``None`` when that does not apply or does not work out (a
+    layer named in the manifest, a file of another driver, any GDAL error), so the caller
+    takes the listing path, which gives the same result or the same error as always."""
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    if source.driver not in SINGLE_LAYER_DRIVERS or source.layer is not None:
+        return None
+    try:
+        with gdal_config_in_process(gdal_env):
+            info = pyogrio.read_info(
+                source.gdal_path(), layer=0, force_feature_count=True, **source.open_options()
+            )
+    except (DataSourceError, DataLayerError):
+        return None  # the listing path names what is wrong, as it always did
+    if info.get("driver") != source.driver or not info.get("layer_name"):
+        return None
+    return str(info["layer_name"]), info
 
 
 def _field_type(ogr_type: str, subtype: str) -> str:
