@@ -30,7 +30,55 @@ def test_wkb_geometry_types_reads_iso_ewkb_and_both_byte_orders():
     array = pa.array(values, type=pa.binary())
     assert wkb_geometry_types(array) == {"Point", "Point Z", "Polygon", "MultiLineString"}
     assert wkb_geometry_types(array.slice(3, 1)) == {"Polygon"}
+    assert wkb_geometry_types(array.slice(4, 2)) == {"MultiLineString"}  # NULL at an offset
+    assert wkb_geometry_types(pa.array([None, *values[:2]], type=pa.binary())) == {
+        "Point",
+        "Point Z",
+    }
     assert wkb_geometry_types(pa.array([None], type=pa.binary())) == set()
+
+
+def test_read_ahead_hands_over_batches_errors_and_stops_early():
+    import threading
+
+    import pyarrow as pa
+
+    schema = pa.schema([("x", pa.int64())])
+    batches = [pa.record_batch([pa.array([i])], schema=schema) for i in range(5)]
+
+    class Reader:
+        def __init__(self, fail_at=None, hold=None):
+            self.schema, self.fail_at, self.hold = schema, fail_at, hold
+
+        def __iter__(self):
+            for i, batch in enumerate(batches):
+                if i == self.fail_at:
+                    raise RuntimeError("stream broke")
+                if self.hold is not None and i == 3:
+                    self.hold.wait(5)  # a query still running
+                yield batch
+
+    ahead = geoparquet_stream._ReadAhead(Reader(), cancel=lambda: None)
+    assert [b.column(0)[0].as_py() for b in ahead] == [0, 1, 2, 3, 4]
+    ahead.close()
+
+    failing = geoparquet_stream._ReadAhead(Reader(fail_at=2), cancel=lambda: None)
+    seen = []
+    with pytest.raises(RuntimeError, match="stream broke"):
+        for batch in failing:
+            seen.append(batch.column(0)[0].as_py())
+    assert seen == [0, 1]
+    failing.close()
+
+    # The caller gives up: the reading thread is cancelled and joined, not left behind.
+    hold = threading.Event()
+    cancelled = []
+    early = geoparquet_stream._ReadAhead(
+        Reader(hold=hold), cancel=lambda: (cancelled.append(True), hold.set())
+    )
+    assert next(iter(early)).column(0)[0].as_py() == 0
+    early.close()
+    assert cancelled == [True] and not early._thread.is_alive()
 
 
 integration = pytest.mark.integration
@@ -131,6 +179,33 @@ def test_null_empty_and_invalid_geometries_are_counted(postgis, run_id, tmp_path
     assert sorted(back["id"]) == [1, 2, 3, 4, 5, 6]
     # NULL and empty geometries sort last.
     assert set(back["id"].iloc[-2:]) == {2, 3}
+
+
+@integration
+def test_validity_left_to_the_caller_counts_only_nonfinite(postgis, run_id, tmp_path: Path):
+    """``check_validity=False`` (the recipe already knows): no GEOS test of polygons, the
+    NaN point is still counted from its bbox, and the file is the same."""
+    import pyarrow.parquet as pq
+
+    with postgis.ephemeral_schema(run_id) as schema:
+        with schema.connect() as conn:
+            conn.execute(
+                "CREATE TABLE t (id int, geom geometry(Geometry, 4326));"
+                "INSERT INTO t VALUES "
+                "(1, 'SRID=4326;POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))'), "  # bow tie
+                "(2, 'SRID=4326;POINT(NaN 3)'), "
+                "(3, 'SRID=4326;POLYGON((10 10, 11 10, 11 11, 10 10))')"
+            )
+            conn.commit()
+        checked = export_geoparquet(postgis, schema, "t", tmp_path / "a.parquet", exclude=())
+        trusted = export_geoparquet(
+            postgis, schema, "t", tmp_path / "b.parquet", exclude=(), check_validity=False
+        )
+    assert (checked.invalid_geometries, trusted.invalid_geometries) == (2, 1)
+    assert checked.metadata == trusted.metadata
+    a, b = (pq.read_table(tmp_path / f"{n}.parquet").sort_by("id") for n in "ab")
+    assert a["geom"].equals(b["geom"]) and a["id"].equals(b["id"])
+    assert repr(a["bbox"].to_pylist()) == repr(b["bbox"].to_pylist())  # NaN != NaN
 
 
 @integration

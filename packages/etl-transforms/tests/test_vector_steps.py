@@ -9,7 +9,7 @@ from psycopg import sql
 from etl_transforms.errors import SourceCrsError, VectorSchemaError
 from etl_transforms.vector import apply_vector_steps
 from etl_transforms.vector_profile import resolve_declared_srid
-from etl_transforms.vector_sql import VectorSteps, build_vector_transform
+from etl_transforms.vector_sql import FLAGS_COLUMN, VectorSteps, build_vector_transform
 
 pytestmark = pytest.mark.integration
 
@@ -385,3 +385,397 @@ def test_point_layer_statement_has_no_geos_or_transform():
     ).as_string(None)
     for call in ("ST_IsValid", "ST_MakeValid", "ST_Transform", "ST_HasArc", "ST_WrapX"):
         assert call not in statement
+
+
+# --- no-op recipe: the target is a view over the source --------------------------------------
+
+
+def _relkind(conn: psycopg.Connection, schema: str, table: str) -> str:
+    row = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (schema, table),
+    ).fetchone()
+    assert row is not None, f"{schema}.{table} does not exist"
+    return str(row[0])
+
+
+def _column_facts(conn: psycopg.Connection, schema: str, table: str) -> list[tuple]:
+    """Columns (name, type with modifier) and what geometry_columns says of ``geom``."""
+    columns = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        (f'"{schema}"."{table}"',),
+    ).fetchall()
+    geometry = conn.execute(
+        "SELECT type, srid, coord_dimension FROM geometry_columns "
+        "WHERE f_table_schema = %s AND f_table_name = %s",
+        (schema, table),
+    ).fetchall()
+    return [*columns, *geometry]
+
+
+def _rows(conn: psycopg.Connection, schema: str, table: str) -> list[tuple]:
+    return conn.execute(
+        sql.SQL("SELECT id, name, ST_AsEWKB(geom), GeometryType(geom) FROM {} ORDER BY id").format(
+            sql.Identifier(schema, table)
+        )
+    ).fetchall()
+
+
+POINT_ROWS = [
+    (1, "a", "POINT(144.9631 -37.8136)", 4326),
+    (2, "b", "POINT(-180 -90)", 4326),
+    (3, "c", "POINT(180 90)", 4326),
+    (4, "d", "POINT(0.1234567890123 45.000000000001)", 4326),
+    (5, None, "POINT(-71.06 42.36)", 4326),
+]
+MULTIPOINT_ROWS = [
+    (1, "a", "MULTIPOINT((144.9631 -37.8136),(145 -37))", 4326),
+    (2, "b", "MULTIPOINT((-180 -90))", 4326),
+    (3, "c", "MULTIPOINT((179.5 10),(-179.5 -10),(0 0))", 4326),
+]
+
+
+@pytest.mark.parametrize(
+    ("rows", "column_type", "steps"),
+    [
+        (POINT_ROWS, "geometry(Point, 4326)", None),  # as ogr2ogr loads a GPKG point layer
+        (POINT_ROWS, "geometry", None),  # untyped column, SRID on each value
+        (MULTIPOINT_ROWS, "geometry(MultiPoint, 4326)", None),
+        (
+            [(1, "a", "POINT(16137000 -4553000)", 3857), (2, "b", "POINT(1e7 1e7)", 3857)],
+            "geometry(Point, 3857)",
+            VectorSteps(target_srid=3857),  # no antimeridian outside EPSG:4326
+        ),
+    ],
+    ids=["points", "points-untyped-column", "multipoints", "web-mercator-to-itself"],
+)
+def test_noop_recipe_is_a_view_with_the_transform_s_output(
+    pg_conn, work_schema, monkeypatch, rows, column_type, steps
+):
+    """Data every step leaves as it is: the target is a view over the source (no copy, no
+    flags column, no output scan), and rows, columns, types and the report are those the
+    CREATE TABLE AS path gives."""
+    import etl_transforms.vector as vector
+
+    _create_raw(pg_conn, work_schema, rows, column_type=column_type)
+    fast = apply_vector_steps(pg_conn, work_schema, steps, target_table="fast")
+    monkeypatch.setattr(vector, "is_noop", lambda *args, **kwargs: False)
+    copied = apply_vector_steps(pg_conn, work_schema, steps, target_table="copied")
+
+    assert _relkind(pg_conn, work_schema, "fast") == "v"
+    assert _relkind(pg_conn, work_schema, "copied") == "r"
+    assert _rows(pg_conn, work_schema, "fast") == _rows(pg_conn, work_schema, "copied")
+    assert _column_facts(pg_conn, work_schema, "fast") == _column_facts(
+        pg_conn, work_schema, "copied"
+    )
+    assert [c[0] for c in _column_facts(pg_conn, work_schema, "fast")[:3]] == [
+        "id",
+        "name",
+        "geom",
+    ]
+    assert fast.model_dump(exclude={"target_table"}) == copied.model_dump(exclude={"target_table"})
+    assert fast.rows_in == fast.rows_out == len(rows)
+    assert (
+        fast.rows_in
+        == (fast.rows_out + fast.dropped_null_count + fast.dropped_nonfinite_count)
+        + fast.dropped_empty_count
+    )
+    assert (fast.repaired_count, fast.wrapped_count, fast.corrupt_count) == (0, 0, 0)
+    assert "raw_data" in _tables(pg_conn, work_schema)  # the source stays
+
+
+def _one_extra(rows: list, extra: tuple) -> list:
+    return [*rows, (len(rows) + 1, "extra", *extra)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "kwargs"),
+    [
+        (_one_extra(POINT_ROWS, (None, 4326)), {}),
+        (_one_extra(POINT_ROWS, ("POINT EMPTY", 4326)), {}),
+        (_one_extra(POINT_ROWS, ("POINT(NaN 1)", 4326)), {}),
+        (_one_extra(POINT_ROWS, ("POINT(190 5)", 4326)), {}),
+        (_one_extra(POINT_ROWS, ("POINT(-180.5 5)", 4326)), {}),
+        (_one_extra(POINT_ROWS, ("MULTIPOINT((1 1),(2 2))", 4326)), {}),
+        (_one_extra(POINT_ROWS, ("LINESTRING(0 0, 1 1)", 4326)), {}),
+        ([(1, "z", "POINT Z(144.9 -37.8 10)", 4326)], {}),
+        ([(1, "m", "POINT M(144.9 -37.8 10)", 4326)], {}),
+        ([(1, "a", "POINT(16137000 -4553000)", 3857)], {}),
+        ([(1, "a", "POINT(144.9 -37.8)", 0)], {"declared_crs": "EPSG:4326"}),
+        (POINT_ROWS, {"steps": VectorSteps(simplify_tolerance_m=1)}),
+        (POINT_ROWS, {"steps": VectorSteps(target_srid=3857)}),
+        (
+            [(1, "a", "POINT(16137000 -4553000)", 3857)],
+            {"steps": VectorSteps(target_srid=3857, simplify_tolerance_m=1)},
+        ),
+        ([(1, "c", "CIRCULARSTRING(0 0, 1 1, 2 0)", 4326)], {}),
+        ([(1, "p", "MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))", 4326)], {}),
+    ],
+    ids=[
+        "null",
+        "empty",
+        "nan",
+        "beyond-180",
+        "beyond-minus-180",
+        "mixed-point-multipoint",
+        "mixed-point-line",
+        "z",
+        "m",
+        "other-crs",
+        "srid-0-declared",
+        "simplify",
+        "other-target-crs",
+        "simplify-in-target-crs",
+        "curve",
+        "valid-polygons",
+    ],
+)
+def test_noop_recipe_not_taken_when_a_step_has_work(pg_conn, work_schema, rows, kwargs):
+    """Anything a step would change (or might: polygons need GEOS to tell) gets the table."""
+    _create_raw(pg_conn, work_schema, rows)
+    report = apply_vector_steps(pg_conn, work_schema, **kwargs)
+    assert _relkind(pg_conn, work_schema, "transformed") == "r"
+    assert FLAGS_COLUMN not in {c[0] for c in _column_facts(pg_conn, work_schema, "transformed")}
+    assert report.rows_in == len(rows)
+
+
+def test_noop_view_exports_the_same_geoparquet(
+    pg_conn, postgis, work_schema, monkeypatch, tmp_path
+):
+    """The GeoParquet written from the view is the one written from the CTAS table: same
+    rows in the same order, same WKB, columns, Arrow types and ``geo`` metadata."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    import etl_transforms.vector as vector
+    from etl_spatial.geoparquet_stream import export_geoparquet
+
+    pg_conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (_etl_fid serial, id bigint, name varchar, value float8, "
+            "flag boolean, geom geometry(Point, 4326))"
+        ).format(sql.Identifier(work_schema, "raw_data"))
+    )
+    pg_conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (id, name, value, flag, geom) SELECT i, 'p-' || i, i / 7.0, "
+            "i % 3 = 0, ST_SetSRID(ST_MakePoint(((i * 7919) % 36000) / 100.0 - 180, "
+            "((i * 104729) % 17000) / 100.0 - 85), 4326) FROM generate_series(1, 3000) AS i"
+        ).format(sql.Identifier(work_schema, "raw_data"))
+    )
+    fast = apply_vector_steps(pg_conn, work_schema, target_table="fast")
+    monkeypatch.setattr(vector, "is_noop", lambda *args, **kwargs: False)
+    copied = apply_vector_steps(pg_conn, work_schema, target_table="copied")
+    assert _relkind(pg_conn, work_schema, "fast") == "v"
+    assert fast.bbox == copied.bbox and fast.rows_out == copied.rows_out == 3000
+
+    written = {}
+    for table, report in (("fast", fast), ("copied", copied)):
+        path = tmp_path / f"{table}.parquet"
+        result = export_geoparquet(postgis, work_schema, table, path, extent=report.bbox)
+        written[table] = (path, result)
+    (fast_path, fast_result), (copied_path, copied_result) = written["fast"], written["copied"]
+    fast_table, copied_table = pq.read_table(fast_path), pq.read_table(copied_path)
+    assert fast_table.schema.names == ["id", "name", "value", "flag", "geom", "bbox"]
+    assert fast_table.schema.remove_metadata() == copied_table.schema.remove_metadata()
+    assert fast_table.equals(copied_table)  # same rows, same order, same WKB and bbox
+    fast_geo = json.loads(fast_table.schema.metadata[b"geo"])
+    copied_geo = json.loads(copied_table.schema.metadata[b"geo"])
+    assert fast_geo == copied_geo
+    assert fast_geo["columns"]["geom"]["geometry_types"] == ["Point"]
+    assert fast_geo["columns"]["geom"]["bbox"] == list(fast.bbox)
+    assert fast_result.metadata == copied_result.metadata
+    assert (fast_result.null_geometries, fast_result.empty_geometries) == (0, 0)
+    assert fast_result.invalid_geometries == copied_result.invalid_geometries == 0
+
+
+# --- non-finite coordinates: cheap tests where they are exact, GEOS otherwise -----------------
+
+
+def _wkb(kind: str, *parts: list[tuple[float, float]]) -> bytes:
+    import struct
+
+    def points(pts: list[tuple[float, float]]) -> bytes:
+        return struct.pack("<I", len(pts)) + b"".join(struct.pack("<dd", *p) for p in pts)
+
+    if kind == "point":
+        return struct.pack("<BI", 1, 1) + struct.pack("<dd", *parts[0][0])
+    if kind == "line":
+        return struct.pack("<BI", 1, 2) + points(parts[0])
+    if kind == "polygon":
+        return struct.pack("<BII", 1, 3, len(parts)) + b"".join(points(r) for r in parts)
+    if kind == "multipolygon":
+        return struct.pack("<BII", 1, 6, len(parts)) + b"".join(
+            _wkb("polygon", ring) for ring in parts
+        )
+    if kind == "multiline":
+        return struct.pack("<BII", 1, 5, len(parts)) + b"".join(_wkb("line", p) for p in parts)
+    raise AssertionError(kind)
+
+
+def test_nonfinite_test_agrees_with_geos(pg_conn):
+    """``nonfinite_xy`` clears lines and polygons by their length instead of GEOS; it must
+    count exactly the rows GEOS reports as ``Invalid Coordinate``."""
+    from etl_transforms.vector_sql import nonfinite_xy
+
+    nan, inf = float("nan"), float("inf")
+    square = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]
+    wkbs = [
+        _wkb("polygon", square),
+        _wkb("polygon", [(0, 0), (nan, 1), (1, 1), (0, 0)]),
+        _wkb("polygon", [(nan, 0), (1, 0), (1, 1), (nan, 0)]),  # GEOS: ring not closed
+        _wkb("polygon", [(0, 0), (inf, 0), (1, 1), (0, 0)]),
+        _wkb("polygon", [(0, 0), (inf, 0), (inf, 1), (0, 0)]),  # perimeter NaN
+        _wkb("polygon", [(0, 0), (1, -inf), (1, 1), (0, 0)]),
+        _wkb("polygon", [(0, 0), (10, 0), (10, 10), (0, 0)], [(1, 1), (2, nan), (2, 2), (1, 1)]),
+        _wkb("polygon", [(-1e308, 0), (1e308, 0), (1e308, 1e308), (-1e308, 0)]),  # overflow
+        _wkb("polygon", [(0, 0), (1, 0), (0, 1), (1, 1), (0, 0)]),  # bow tie
+        _wkb("multipolygon", square, [(5, 5), (6, nan), (6, 6), (5, 5)]),
+        _wkb("line", [(0, 0), (nan, 1)]),
+        _wkb("line", [(0, 0), (1, inf), (2, 2)]),
+        _wkb("line", [(inf, 0), (inf, 1)]),
+        _wkb("line", [(-1e308, 0), (1e308, 0)]),
+        _wkb("line", [(0, 0), (0, 0)]),
+        _wkb("multiline", [(0, 0), (1, 1)], [(2, 2), (nan, 3)]),
+        _wkb("point", [(nan, 0)]),
+        _wkb("point", [(0, inf)]),
+        _wkb("point", [(1, 2)]),
+    ]
+    wkts = [
+        "POLYGON Z((0 0 NaN, 1 0 1, 1 1 1, 0 0 NaN))",  # Z is not X/Y
+        "POLYGON EMPTY",
+        "LINESTRING EMPTY",
+        "MULTIPOINT((0 0),(NaN 1))",
+        "CIRCULARSTRING(0 0, NaN 1, 2 0)",
+        "GEOMETRYCOLLECTION(POINT(NaN 0), POLYGON((0 0, 1 0, 1 1, 0 0)))",
+    ]
+    g = sql.Identifier("g")
+    geos = sql.SQL(
+        "(CASE WHEN ST_GeometryType(g) = 'ST_Point' THEN ST_X(g) * 0 + ST_Y(g) * 0 <> 0 "
+        "ELSE NOT ST_IsValid(g, 0) AND ST_IsValidReason(g) LIKE 'Invalid Coordinate%%' END)"
+    )
+    query = sql.SQL("SELECT {ours}, {geos} FROM (SELECT {value} AS g) AS s")
+    verdicts = []
+    for value, param in [
+        *((sql.SQL("ST_GeomFromWKB(%s, 4326)"), w) for w in wkbs),
+        *((sql.SQL("ST_GeomFromText(%s, 4326)"), w) for w in wkts),
+    ]:
+        row = pg_conn.execute(
+            query.format(ours=nonfinite_xy(g), geos=geos, value=value), (param,)
+        ).fetchone()
+        assert row is not None
+        verdicts.append(row)
+    assert [ours for ours, _ in verdicts] == [theirs for _, theirs in verdicts]
+    assert sum(bool(ours) for ours, _ in verdicts) == 15
+
+
+def test_polygons_with_nonfinite_coordinates_are_counted(pg_conn, work_schema):
+    square = f"ST_GeomFromText('{SQUARE}')"
+    _insert_geoms(
+        pg_conn,
+        work_schema,
+        [
+            f"ST_Transform(ST_SetSRID({square}, 28355), 4326)",
+            "ST_MakePolygon(ST_MakeLine(ARRAY[ST_MakePoint(0, 0), ST_MakePoint('NaN', 1), "
+            "ST_MakePoint(1, 1), ST_MakePoint(0, 0)]))",
+            "ST_MakePolygon(ST_MakeLine(ARRAY[ST_MakePoint(0, 0), "
+            "ST_MakePoint('Infinity', 1), ST_MakePoint(1, 1), ST_MakePoint(0, 0)]))",
+            "ST_MakeLine(ST_MakePoint(0, 0), ST_MakePoint(1, '-Infinity'))",
+        ],
+    )
+    report = apply_vector_steps(pg_conn, work_schema)
+    assert report.dropped_nonfinite_count == 3
+    assert report.rows_out == 1
+    assert report.corrupt_count == 3
+
+
+# --- validity known from the transform: no second GEOS pass in the export ---------------------
+
+
+@pytest.mark.parametrize("srid", [4326, 28355], ids=["in-place", "reprojected"])
+def test_output_validity_is_known_for_lines_and_polygons(
+    pg_conn, postgis, work_schema, tmp_path, srid
+):
+    """A polygon layer with make_valid: the transform knows how many output geometries are
+    invalid (GEOS tested every row in its final shape), and that is what the export's own
+    GEOS pass finds; the export without that pass counts the same with the transform's
+    number."""
+    from etl_spatial.geoparquet_stream import export_geoparquet
+
+    def shape(wkt: str) -> str:
+        if srid == 4326:  # the same shapes, small, near Melbourne in degrees
+            return f"ST_Transform(ST_GeomFromText('{wkt}', 28355), 4326)"
+        return f"ST_GeomFromText('{wkt}', 28355)"
+
+    pg_conn.execute(
+        sql.SQL("CREATE TABLE {} (id int, name text, geom geometry)").format(
+            sql.Identifier(work_schema, "raw_data")
+        )
+    )
+    for i, wkt in enumerate([SQUARE, BOWTIE, MULTI, SPIKE, BOWTIE]):
+        pg_conn.execute(
+            sql.SQL("INSERT INTO {} VALUES (%s, 'x', " + shape(wkt) + ")").format(
+                sql.Identifier(work_schema, "raw_data")
+            ),
+            (i,),
+        )
+    report = apply_vector_steps(pg_conn, work_schema)
+    assert report.repaired_count == 2
+    assert report.output_invalid_count == 0
+    assert "output_invalid_count" not in report.model_dump()
+    table_invalid = pg_conn.execute(
+        sql.SQL("SELECT count(*) FILTER (WHERE NOT ST_IsValid(geom)) FROM {}").format(
+            sql.Identifier(work_schema, "transformed")
+        )
+    ).fetchone()
+    assert table_invalid == (report.output_invalid_count,)
+
+    checked = export_geoparquet(
+        postgis, work_schema, "transformed", tmp_path / "checked.parquet", extent=report.bbox
+    )
+    trusted = export_geoparquet(
+        postgis,
+        work_schema,
+        "transformed",
+        tmp_path / "trusted.parquet",
+        extent=report.bbox,
+        check_validity=False,
+    )
+    assert checked.invalid_geometries == trusted.invalid_geometries + report.output_invalid_count
+    assert checked.metadata == trusted.metadata
+
+
+def test_output_validity_flag_marks_repaired_rows_that_stay_invalid():
+    """Only rows the last repair changed are asked again (one more GEOS call for a few rows),
+    and only for line / polygon layers with make_valid."""
+    from etl_transforms.vector_sql import FLAG_INVALID
+
+    def statement(**kwargs) -> str:
+        return build_vector_transform(
+            "proc_x", attribute_columns=["id"], source_srid=4326, **kwargs
+        ).as_string(None)
+
+    polygons = statement(steps=VectorSteps(), wrap=False)
+    assert f"| {FLAG_INVALID}" in polygons
+    # Two ST_IsValid: every row in the repair pass, the repaired ones once more.
+    assert polygons.count("ST_IsValid(") == 2
+    assert f"| {FLAG_INVALID}" not in statement(steps=VectorSteps(make_valid=False), wrap=False)
+    points = statement(steps=VectorSteps(), point_layer=True, wrap=False)
+    assert f"| {FLAG_INVALID}" not in points
+    no_multi = statement(steps=VectorSteps(normalize_types=False), wrap=False)
+    assert f"| {FLAG_INVALID}" in no_multi
+
+
+def test_output_validity_is_unknown_without_repair_or_for_points(pg_conn, work_schema):
+    _create_raw(pg_conn, work_schema, [(1, "bowtie", BOWTIE, 28355)])
+    unrepaired = apply_vector_steps(pg_conn, work_schema, VectorSteps(make_valid=False))
+    assert unrepaired.output_invalid_count is None
+    _create_raw(pg_conn, work_schema, POINT_ROWS, table="points")
+    points = apply_vector_steps(
+        pg_conn, work_schema, source_table="points", target_table="points_out"
+    )
+    assert points.output_invalid_count is None

@@ -6,6 +6,11 @@ from cheap aggregates over the source (before) and the target (after) plus a per
 ``_etl_flags`` bitmask written in the same pass and then dropped (a catalogue-only
 ``ALTER TABLE ... DROP COLUMN``, no rewrite).
 
+When the source profile proves that no step changes anything (see :func:`is_noop`: e.g. a
+Point layer already in the target CRS, finite, within +-180, nothing to drop, promote or
+simplify), nothing is copied: the target is a view over the source
+(:func:`etl_transforms.vector_sql.build_noop_view`) and the output profile is the source's.
+
 Where things live: :mod:`etl_transforms.vector_sql` (``VectorSteps``, ``build_vector_transform``),
 :mod:`etl_transforms.vector_profile` (``profile_source_geometry``, ``resolve_declared_srid``,
 ``table_columns``) and this module (``apply_vector_steps``, ``VectorTransformReport``).
@@ -17,11 +22,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from etl_transforms.errors import SourceCrsError, VectorSchemaError
 from etl_transforms.identifiers import schema_name, validate_platform_name
 from etl_transforms.vector_profile import (
+    SourceGeometryProfile,
     profile_output,
     profile_source_geometry,
     resolve_declared_srid,
@@ -29,7 +35,12 @@ from etl_transforms.vector_profile import (
     srid_crs_label,
     table_columns,
 )
-from etl_transforms.vector_sql import FLAGS_COLUMN, VectorSteps, build_vector_transform
+from etl_transforms.vector_sql import (
+    FLAGS_COLUMN,
+    VectorSteps,
+    build_noop_view,
+    build_vector_transform,
+)
 
 CURVED_TYPES = frozenset(
     {
@@ -97,6 +108,15 @@ class VectorTransformReport(BaseModel):
         description="(xmin, ymin, xmax, ymax) of the output in the target CRS"
     )
     steps: VectorSteps
+    _output_invalid: int | None = PrivateAttr(None)
+
+    @property
+    def output_invalid_count(self) -> int | None:
+        """Output rows whose geometry GEOS still finds invalid after repair, when the
+        transform knows it (a line or polygon layer with ``make_valid``: every row was tested
+        by GEOS in its final shape, the repaired ones once more); ``None`` otherwise. Not part
+        of the report's fields: the export uses it instead of testing every row again."""
+        return self._output_invalid
 
     @property
     def dropped_source_empty_count(self) -> int:
@@ -129,7 +149,9 @@ def apply_vector_steps(
     ``declared_crs`` (``files[].crs``) is assigned when the data has no CRS (SRID 0) and must
     agree with it otherwise. Raises :class:`SourceCrsError` when the CRS is unknown, mixed or
     contradicts the declaration, :class:`VectorSchemaError` when the table or geometry column
-    is missing. The source table is left in place; the target must not exist yet.
+    is missing. The source table is left in place; the target must not exist yet. The target
+    is a table, or a view over the source when no step has work to do (:func:`is_noop`): it
+    has the same columns either way, without ``_etl_flags``.
     """
     steps = steps or VectorSteps()
     schema = schema_name(schema)
@@ -173,47 +195,54 @@ def apply_vector_steps(
             and profile.x_range[1] <= 180.0
         )
         same_crs = source_srid is None or source_srid == steps.target_srid
-        statement = build_vector_transform(
-            schema,
-            attribute_columns=attribute_columns,
-            # Without geometries there is nothing to reproject; stamp the target CRS.
-            source_srid=source_srid if source_srid is not None else steps.target_srid,
-            steps=steps,
-            source_table=source_table,
-            target_table=target_table,
-            geom=geom,
-            assign_srid=assign or source_srid is None,
-            promote_points=promote_points,
-            typed_column=set(profile.coordinate_dimensions) <= {"XY"},
-            point_layer=point_layer,
-            source_nonfinite=profile.nonfinite_count > 0,
-            curves=bool(base_types & CURVED_TYPES),
-            # Nothing beyond +-180 in a source already in the target CRS: nothing to wrap.
-            wrap=not (same_crs and steps.simplify_tolerance_m is None and within_180),
-        )
-        try:
-            conn.execute(statement)
-        except psycopg.errors.DatabaseError as exc:
-            if "transform" not in str(exc).lower():
-                raise
-            # PROJ rejects coordinates outside the CRS's domain: almost always a wrong CRS.
-            raise SourceCrsError(
-                f"reprojecting {schema}.{source_table} from {source_crs} to {target_crs} "
-                f"failed ({str(exc).strip()}); the coordinates do not fit {source_crs}. "
-                "Check the source CRS (files[].crs) against the data's coordinates"
-            ) from exc
-        out = profile_output(conn, schema, target_table, geom)
-        conn.execute(
-            sql.SQL("ALTER TABLE {t} DROP COLUMN {f}").format(
-                t=sql.Identifier(schema, target_table), f=sql.Identifier(FLAGS_COLUMN)
+        # Nothing beyond +-180 in a source already in the target CRS: nothing to wrap.
+        wrap = not (same_crs and steps.simplify_tolerance_m is None and within_180)
+        if is_noop(profile, steps, source_srid=source_srid, wrap=wrap):
+            # Every step leaves this data as it is: the target is the source, seen through a
+            # view, and the output profile is the source's (nothing repaired, wrapped, dropped
+            # or promoted; same rows, types and extent).
+            conn.execute(
+                build_noop_view(
+                    schema,
+                    attribute_columns=attribute_columns,
+                    target_srid=steps.target_srid,
+                    source_table=source_table,
+                    target_table=target_table,
+                    geom=geom,
+                )
             )
-        )
+            out = {
+                "rows": profile.rows,
+                "repaired": 0,
+                "repaired_after": 0,
+                "wrapped": 0,
+                "types": profile.geometry_types,
+                "bbox": profile.bbox,
+            }
+        else:
+            out = _transform(
+                conn,
+                schema,
+                profile,
+                steps,
+                attribute_columns=attribute_columns,
+                source_srid=source_srid,
+                assign=assign,
+                promote_points=promote_points,
+                point_layer=point_layer,
+                curves=bool(base_types & CURVED_TYPES),
+                wrap=wrap,
+                source_table=source_table,
+                target_table=target_table,
+                geom=geom,
+                labels=(source_crs, target_crs),
+            )
 
     dropped_null = profile.null_count if steps.drop_empty else 0
     dropped_nonfinite = profile.nonfinite_count if steps.make_valid and steps.drop_empty else 0
     dropped_empty = profile.rows - out["rows"] - dropped_null - dropped_nonfinite
     source_empty_dropped = profile.empty_count if steps.drop_empty else 0
-    return VectorTransformReport(
+    report = VectorTransformReport(
         source_table=source_table,
         target_table=target_table,
         geometry_column=geom,
@@ -240,3 +269,91 @@ def apply_vector_steps(
         bbox=out["bbox"],
         steps=steps,
     )
+    report._output_invalid = out.get("invalid")
+    return report
+
+
+def is_noop(
+    profile: SourceGeometryProfile, steps: VectorSteps, *, source_srid: int | None, wrap: bool
+) -> bool:
+    """Whether ``steps`` provably leave every row of the profiled source as it is.
+
+    True only for a non-empty 2D layer of one point type (Points or MultiPoints, not both:
+    a mix is promoted) in the target CRS with no SRID to assign, no NULL, empty or non-finite
+    geometry (nothing to drop or repair: a finite point is valid), nothing to wrap
+    (``wrap`` False: within +-180 or not EPSG:4326) and no simplification. Lines and
+    polygons always go through the transform: only GEOS can tell whether they are valid, and
+    the transform's repair pass is where it is asked.
+    """
+    return (
+        profile.rows > 0
+        and profile.null_count == 0
+        and profile.empty_count == 0
+        and profile.nonfinite_count == 0
+        and profile.unknown_srid_count == 0
+        and source_srid == steps.target_srid
+        and profile.coordinate_dimensions == ("XY",)
+        and profile.geometry_types in {("POINT",), ("MULTIPOINT",)}
+        and steps.simplify_tolerance_m is None
+        and not (wrap and steps.target_srid == 4326)
+        and profile.bbox is not None
+    )
+
+
+def _transform(
+    conn: psycopg.Connection,
+    schema: str,
+    profile: SourceGeometryProfile,
+    steps: VectorSteps,
+    *,
+    attribute_columns: list[str],
+    source_srid: int | None,
+    assign: bool,
+    promote_points: bool,
+    point_layer: bool,
+    curves: bool,
+    wrap: bool,
+    source_table: str,
+    target_table: str,
+    geom: str,
+    labels: tuple[str | None, str],
+) -> dict[str, Any]:
+    """The single CTAS, then the output profile read from it (its flags column dropped)."""
+    statement = build_vector_transform(
+        schema,
+        attribute_columns=attribute_columns,
+        # Without geometries there is nothing to reproject; stamp the target CRS.
+        source_srid=source_srid if source_srid is not None else steps.target_srid,
+        steps=steps,
+        source_table=source_table,
+        target_table=target_table,
+        geom=geom,
+        assign_srid=assign or source_srid is None,
+        promote_points=promote_points,
+        typed_column=set(profile.coordinate_dimensions) <= {"XY"},
+        point_layer=point_layer,
+        source_nonfinite=profile.nonfinite_count > 0,
+        curves=curves,
+        wrap=wrap,
+    )
+    try:
+        conn.execute(statement)
+    except psycopg.errors.DatabaseError as exc:
+        if "transform" not in str(exc).lower():
+            raise
+        source_crs, target_crs = labels
+        # PROJ rejects coordinates outside the CRS's domain: almost always a wrong CRS.
+        raise SourceCrsError(
+            f"reprojecting {schema}.{source_table} from {source_crs} to {target_crs} "
+            f"failed ({str(exc).strip()}); the coordinates do not fit {source_crs}. "
+            "Check the source CRS (files[].crs) against the data's coordinates"
+        ) from exc
+    out = profile_output(conn, schema, target_table, geom)
+    conn.execute(
+        sql.SQL("ALTER TABLE {t} DROP COLUMN {f}").format(
+            t=sql.Identifier(schema, target_table), f=sql.Identifier(FLAGS_COLUMN)
+        )
+    )
+    if not (steps.make_valid and not point_layer):
+        out["invalid"] = None  # not asked: the export tests validity itself
+    return out

@@ -21,6 +21,10 @@ feature is projected to the UTM zone of the centre of its bounding box (EPSG:326
 327xx south; UPS EPSG:32661 / 32761 beyond 84N / 80S), simplified with the tolerance in metres,
 and projected back to EPSG:4326. UTM keeps scale error below 0.1 % inside a zone; a feature
 spanning many zones gets proportionally coarser accuracy far from its centre.
+
+For data no step changes (a finite Point layer in the target CRS, within +-180, nothing to drop,
+promote or simplify: the caller proves it from the source profile),
+:func:`build_noop_view` makes the target a view over the source instead: no copy.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ FLAG_REPAIRED_AFTER_TRANSFORM = 2
 """Reprojection or simplification produced an invalid geometry that was repaired."""
 FLAG_WRAPPED = 4
 """Longitudes beyond +-180 were wrapped (and a geometry crossing the antimeridian split)."""
+FLAG_INVALID = 8
+"""The output geometry is still invalid after its last repair (GEOS asked again of the rows
+that repair changed; every other row of a line or polygon layer was found valid by GEOS in
+its final shape, up to ``ST_Multi``, which keeps validity). Set only when ``make_valid``."""
 WRAP_LIMIT = 540.0
 """Longitudes up to this far out are wrapped once; anything further is not degrees at all
 (left for the output range check to refuse)."""
@@ -84,17 +92,30 @@ def _utm_srid(geom: sql.Composable) -> sql.Composed:
 
 
 def nonfinite_xy(g: sql.Composable) -> sql.Composed:
-    """True when a geometry has a NaN or infinite X/Y coordinate (NULL for NULL / empty).
+    """True when a geometry has a NaN or infinite X/Y coordinate (NULL for NULL / empty Points).
 
-    A Point is tested on its two coordinates (``x * 0 + y * 0`` is 0 only when both are
-    finite: NaN and +-Infinity times 0 give NaN), without GEOS; anything else asks GEOS, whose
-    validity test reports such coordinates as ``Invalid Coordinate`` (the reason is only asked
-    of the few invalid rows). A MultiPoint's bbox cannot stand in for the test: the bbox code
-    drops a NaN followed by a finite point.
+    The verdict is GEOS's: its validity test reports such coordinates as ``Invalid
+    Coordinate``. GEOS is only asked where a cheap test cannot clear the geometry:
+
+    - a Point is tested on its two coordinates (``x * 0 + y * 0`` is 0 only when both are
+      finite: NaN and +-Infinity times 0 give NaN), which is exactly GEOS's test;
+    - a (Multi)Polygon whose perimeter is finite, or a (Multi)LineString whose length is
+      finite, has only finite X/Y (a non-finite X or Y makes the length of each segment that
+      touches it NaN or infinite, and PostGIS's parsers refuse rings of fewer than four points
+      and lines of fewer than two, so every vertex is on a segment): cleared without GEOS
+      (0.17 s against 1.8 s per 100k 20-vertex polygons). A non-finite length (NaN, infinity,
+      or an overflow of huge finite coordinates) leaves the verdict to GEOS, so a row is
+      counted exactly when it was before;
+    - anything else (MultiPoints, curves, collections) asks GEOS. A MultiPoint's bbox cannot
+      stand in for the test: the bbox code drops a NaN followed by a finite point.
     """
     return sql.SQL(
         "(CASE WHEN ST_GeometryType({g}) = 'ST_Point' "
         "THEN ST_X({g}) * 0 + ST_Y({g}) * 0 <> 0 "
+        "WHEN ST_GeometryType({g}) IN ('ST_Polygon', 'ST_MultiPolygon') "
+        "AND ST_Perimeter({g}) * 0 = 0 THEN false "
+        "WHEN ST_GeometryType({g}) IN ('ST_LineString', 'ST_MultiLineString') "
+        "AND ST_Length({g}) * 0 = 0 THEN false "
         "ELSE NOT ST_IsValid({g}, 0) AND ST_IsValidReason({g}) LIKE 'Invalid Coordinate%%' END)"
     ).format(g=g)
 
@@ -115,6 +136,61 @@ def _repair(geom: sql.Composable, valid: sql.Composable) -> sql.Composed:
         "ELSE ST_CollectionExtract(ST_MakeValid({g}, 'method=structure'), ST_Dimension({g}) + 1) "
         "END"
     ).format(g=geom, v=valid)
+
+
+def _check_names(
+    schema: str | Any,
+    attribute_columns: Sequence[str],
+    source_table: str,
+    target_table: str,
+    geom: str,
+) -> str:
+    """Validate the names a transform statement uses; the schema name."""
+    schema = schema_name(schema)
+    validate_platform_name(source_table, field="source_table")
+    validate_platform_name(target_table, field="target_table")
+    validate_column_name(geom, field="geometry column")
+    for column in attribute_columns:
+        validate_column_name(column)
+        if column in INTERNAL_COLUMNS:
+            raise VectorSchemaError(
+                f"column {column!r} is reserved for the transform's working columns "
+                f"({', '.join(sorted(INTERNAL_COLUMNS))}); rename it"
+            )
+        if column == geom:
+            raise VectorSchemaError(f"attribute_columns must not include the geometry {geom!r}")
+    return schema
+
+
+def build_noop_view(
+    schema: str | Any,
+    *,
+    attribute_columns: Sequence[str],
+    target_srid: int = TARGET_SRID,
+    source_table: str = "raw_data",
+    target_table: str = "transformed",
+    geom: str = "geom",
+) -> sql.Composed:
+    """``CREATE VIEW target AS SELECT`` the source's columns, for data every step leaves as it
+    is (no copy, nothing computed but the column's type modifier check on read).
+
+    Same columns, in the same order and of the same types as :func:`build_vector_transform`'s
+    table: the attribute columns, then ``geom`` typed ``geometry(Geometry, target_srid)`` (the
+    caller proved the data 2D, in ``target_srid``, and kept whole), without ``_etl_flags``.
+    The source table must outlive the view (the run schema is dropped as a whole).
+    """
+    schema = _check_names(schema, attribute_columns, source_table, target_table, geom)
+    items = [sql.Identifier(c) for c in attribute_columns]
+    items.append(
+        sql.SQL("{g}::geometry(Geometry, {srid}) AS {g}").format(
+            g=sql.Identifier(geom), srid=sql.Literal(target_srid)
+        )
+    )
+    return sql.SQL("CREATE VIEW {target} AS SELECT {items} FROM {source}").format(
+        target=sql.Identifier(schema, target_table),
+        items=sql.SQL(", ").join(items),
+        source=sql.Identifier(schema, source_table),
+    )
 
 
 def build_vector_transform(
@@ -154,19 +230,7 @@ def build_vector_transform(
     (no curve types or collections in the source); ``wrap`` False skips the antimeridian
     stage (the caller knows the longitudes lie within [-180, 180] already).
     """
-    schema = schema_name(schema)
-    validate_platform_name(source_table, field="source_table")
-    validate_platform_name(target_table, field="target_table")
-    validate_column_name(geom, field="geometry column")
-    for column in attribute_columns:
-        validate_column_name(column)
-        if column in INTERNAL_COLUMNS:
-            raise VectorSchemaError(
-                f"column {column!r} is reserved for the transform's working columns "
-                f"({', '.join(sorted(INTERNAL_COLUMNS))}); rename it"
-            )
-        if column == geom:
-            raise VectorSchemaError(f"attribute_columns must not include the geometry {geom!r}")
+    schema = _check_names(schema, attribute_columns, source_table, target_table, geom)
     if source_srid <= 0:
         raise SourceCrsError(f"source_srid must be a positive SRID (got {source_srid})")
 
@@ -303,6 +367,19 @@ def build_vector_transform(
         # rounding, curvature); repair again and flag it so the report shows it.
         relation = repair(relation, FLAG_REPAIRED_AFTER_TRANSFORM)
 
+    out_flags: sql.Composable = flags
+    if steps.make_valid and not point_layer:
+        # The last repair tested every row; ask GEOS again only of the rows it changed, so the
+        # output's validity is known without another pass over all rows (FLAG_INVALID).
+        last = FLAG_REPAIRED_AFTER_TRANSFORM if moved else FLAG_REPAIRED
+        out_flags = sql.SQL(
+            "CASE WHEN {f} & {last} <> 0 AND {g} IS NOT NULL "
+            "THEN CASE WHEN ST_IsValid({g}, 0) THEN {f} ELSE {f} | {bad} END ELSE {f} END AS {f}"
+        ).format(f=flags, g=g, last=sql.Literal(last), bad=sql.Literal(FLAG_INVALID))
+        if not steps.normalize_types:
+            relation = stage([g, out_flags], relation, None)
+            out_flags = flags
+
     if steps.normalize_types:
         single_types = ["ST_Polygon", "ST_LineString"] + (["ST_Point"] if promote_points else [])
         relation = stage(
@@ -311,7 +388,7 @@ def build_vector_transform(
                     "CASE WHEN ST_GeometryType({g}) IN ({types}) THEN ST_Multi({g}) "
                     "ELSE {g} END AS {g}"
                 ).format(g=g, types=sql.SQL(", ").join(sql.Literal(t) for t in single_types)),
-                flags,
+                out_flags,
             ],
             relation,
             None,

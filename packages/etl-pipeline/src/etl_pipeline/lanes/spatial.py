@@ -41,13 +41,23 @@ def vector_gdal_path(store: ObjectStore, key: str) -> str:
     return f"/vsizip/{path}" if key.lower().endswith(".zip") else path
 
 
+# Formats GDAL reads more than once or out of order, so a local copy beats reading in place:
+# SQLite pages of a GeoPackage over ``/vsis3/`` cost a range request per few pages (1M points
+# loaded 3-5x slower than download + local read); a GeoJSON or CSV is read whole by the
+# inspection, then twice by ogr2ogr (schema pass, then rows): three transfers of a 2 GB file.
+DOWNLOADED_DRIVERS = frozenset({"GPKG", "GeoJSON", "CSV"})
+
+
 def local_or_vsis3(work: Work, index: int, key: str, format_: str | None) -> str:
-    """Where GDAL reads raw file ``key``: a GeoPackage is downloaded into the run's temporary
-    directory first (SQLite read in place over ``/vsis3/`` costs a range request per few
-    pages: 1M points loaded 3-5x slower than download + local read); other formats stream
-    from S3. The copy lives in the run's directory, removed on every exit path."""
+    """Where GDAL reads raw file ``key``: formats in :data:`DOWNLOADED_DRIVERS` are downloaded
+    (streamed, bounded memory) into the run's temporary directory first; the others
+    (FlatGeobuf, made for range reads; zips, read through ``/vsizip/``) stream from S3. The
+    copy lives in the run's directory, removed on every exit path."""
+    from etl_spatial.vector_source import FORMAT_DRIVERS
+
     store = work.run.services.store
-    if format_ != "GPKG" or key.lower().endswith(".zip"):
+    driver = FORMAT_DRIVERS.get((format_ or "").strip().lower())
+    if driver not in DOWNLOADED_DRIVERS or key.lower().endswith(".zip"):
         return vector_gdal_path(store, key)
     local = work.tmp / "sources" / f"{index}-{PurePosixPath(key).name}"
     local.parent.mkdir(exist_ok=True)
@@ -113,6 +123,9 @@ class VectorSteps(LaneSteps[VectorState]):
         from etl_spatial.geoparquet_stream import export_geoparquet
 
         loaded, transform = state.loaded, state.transform
+        # The recipe tested every line and polygon in its final shape with GEOS: no second
+        # validity pass over all rows in the export when it says how many are invalid.
+        known_invalid = transform.output_invalid_count
         # Streamed and sorted in PostGIS: the run worker never holds the table.
         written = export_geoparquet(
             work.run.services.postgis,
@@ -120,6 +133,7 @@ class VectorSteps(LaneSteps[VectorState]):
             "transformed",
             work.output_path,
             extent=transform.bbox,  # known from the recipe: no extra scan for the sort key
+            check_validity=known_invalid is None,
         )
         meta = written.metadata
         quality = QualityFacts(
@@ -128,7 +142,7 @@ class VectorSteps(LaneSteps[VectorState]):
             source_rows=sum(int(f["feature_count"]) for f in loaded.files),
             dropped_rows=transform.collapsed_count,
             corrupt_rows=transform.corrupt_count,
-            invalid_geometries=written.invalid_geometries,
+            invalid_geometries=written.invalid_geometries + (known_invalid or 0),
             empty_geometries=written.empty_geometries + written.null_geometries,
         )
         report = {
