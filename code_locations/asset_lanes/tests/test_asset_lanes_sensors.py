@@ -77,6 +77,7 @@ def test_tick_returns_runs_partitions_and_cursor_together(lanes, read_counter) -
         "lane": "spatial",
         "manifest_archive_key": f"archive/{key}",
         "dataset_id": "roads",
+        "etl/weight": "light",  # a small raw file: may use every run slot
     }
     (partitions,) = result.dynamic_partitions_requests
     assert isinstance(partitions, dg.AddDynamicPartitionsRequest)

@@ -77,6 +77,7 @@ def test_unset_router_launches_ingest_job_for_a_legacy_intent(
         "lane": "ingest",
         "manifest_archive_key": f"archive/{key}",
         "dataset_id": "buildings",
+        "etl/weight": "light",  # a small raw file: may use every run slot
     }
     # The op job is not partitioned, but the dataset joins the lane asset's partitions, so the
     # materialization its run records shows under the dataset in the catalog.
