@@ -13,7 +13,12 @@ from etl_models.cursor import ManifestCursor
 from etl_models.ledger_records import AssetRecord, ColumnInfo, Recipe
 from etl_models.status import ManifestStatus, RunStatus
 from etl_pipeline.intake import evaluate_intake
-from etl_pipeline.lifecycle import RunContext, record_run_finished, record_run_started
+from etl_pipeline.lifecycle import (
+    RunContext,
+    archive_if_pending,
+    record_run_finished,
+    record_run_started,
+)
 from etl_storage.object_store import ObjectStore
 
 pytestmark = pytest.mark.integration
@@ -264,6 +269,33 @@ def test_run_lifecycle_archives_and_mirrors_status(store, ledger) -> None:
     record_run_finished(store, ledger, retry, RunStatus.SUCCESS)
     assert ledger.get_manifest("b1").status == ManifestStatus.SUCCESS
     assert len(ledger.runs_for_batch("b1")) == 2
+
+
+def test_manifest_archived_by_the_other_starter_meanwhile_is_not_an_error(store, ledger) -> None:
+    """The run-started sensor and the run itself both archive the manifest: when the other one
+    moves it between our existence check and our move, the start goes on (seen in a fault
+    test: the batch failed with "cannot archive ... already archived?")."""
+
+    class CheckedBeforeTheOther:  # our existence check ran before the other starter's move
+        checked = False
+
+        def landing_object_exists(self, key: str) -> bool:
+            if not self.checked:
+                self.checked = True
+                return True
+            return store.landing_object_exists(key)
+
+        def archive_manifest(self, key: str) -> str:
+            return store.archive_manifest(key)
+
+    key = drop(store, "b1")
+    plan = tick(store, ledger).queued[0].plan
+    store.archive_manifest(key)  # the other starter, just before our move
+    run = RunContext(dagster_run_id=str(uuid.uuid4()), job_name=plan.job_name, tags=plan.tags)
+    assert archive_if_pending(CheckedBeforeTheOther(), ledger, run) is None
+    record_run_started(store, ledger, run)
+    assert ledger.get_manifest("b1").status == ManifestStatus.RUNNING
+    assert store.landing_object_exists(plan.tags["manifest_archive_key"])
 
 
 def test_run_canceled_before_start_still_archives(store, ledger) -> None:

@@ -52,10 +52,19 @@ class RunContext:
 
 def archive_if_pending(store: ObjectStore, ledger: Ledger, run: RunContext) -> str | None:
     """Archive the run's manifest if it is still in ``manifests/``; the archive key or None."""
+    from etl_storage.errors import ArchiveError
+
     key = run.manifest_key
     if not key or not store.landing_object_exists(key):
         return None
-    archive_key = store.archive_manifest(key)
+    try:
+        archive_key = store.archive_manifest(key)
+    except ArchiveError:
+        # The run-started sensor and the run's own start both archive; when the other one
+        # moved the manifest between our check and our move, there is nothing left to do.
+        if store.landing_object_exists(key):
+            raise
+        return None
     expected = run.tags.get(TAG_MANIFEST_ARCHIVE_KEY)
     if expected and expected != archive_key:
         log.warning("manifest %s archived at %s, tagged %s", key, archive_key, expected)
