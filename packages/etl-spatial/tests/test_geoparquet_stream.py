@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from etl_spatial import geoparquet_stream
+from etl_spatial import adbc_stream, geoparquet_stream
 from etl_spatial.geoparquet_stream import export_geoparquet, wkb_geometry_types
 from etl_spatial.loader import load_vector
 from etl_spatial.vector_source import VectorSource
@@ -58,11 +58,11 @@ def test_read_ahead_hands_over_batches_errors_and_stops_early():
                     self.hold.wait(5)  # a query still running
                 yield batch
 
-    ahead = geoparquet_stream._ReadAhead(Reader(), cancel=lambda: None)
+    ahead = adbc_stream.ReadAhead(Reader(), cancel=lambda: None)
     assert [b.column(0)[0].as_py() for b in ahead] == [0, 1, 2, 3, 4]
     ahead.close()
 
-    failing = geoparquet_stream._ReadAhead(Reader(fail_at=2), cancel=lambda: None)
+    failing = adbc_stream.ReadAhead(Reader(fail_at=2), cancel=lambda: None)
     seen = []
     with pytest.raises(RuntimeError, match="stream broke"):
         for batch in failing:
@@ -73,7 +73,7 @@ def test_read_ahead_hands_over_batches_errors_and_stops_early():
     # The caller gives up: the reading thread is cancelled and joined, not left behind.
     hold = threading.Event()
     cancelled = []
-    early = geoparquet_stream._ReadAhead(
+    early = adbc_stream.ReadAhead(
         Reader(hold=hold), cancel=lambda: (cancelled.append(True), hold.set())
     )
     assert next(iter(early)).column(0)[0].as_py() == 0

@@ -12,6 +12,8 @@ Modules (import them directly; this package imports nothing heavy at import time
 - ``etl_spatial.loader``: ``load_vector`` raw files -> ``<run schema>.raw_data``
 - ``etl_spatial.arrow_io``: ADBC loads into PostGIS (``load_arrow_table`` and the streamed
   ``load_parquet``), table facts (columns, SRID, CRS)
+- ``etl_spatial.adbc_stream``: ``record_batches``, a query's rows as Arrow batches (ADBC binary
+  COPY), read ahead in a thread
 - ``etl_spatial.geoparquet_stream``: ``export_geoparquet`` PostGIS table -> GeoParquet 1.1 in
   bounded memory (sorted in PostGIS, ADBC batches, geo metadata built on the way)
 - ``etl_spatial.writers``: ``write_geoparquet``, ``write_parquet``, ``raster_to_cog``

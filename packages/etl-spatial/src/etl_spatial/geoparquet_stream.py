@@ -20,15 +20,13 @@ GEOS per 1M points.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from etl_spatial.adbc_stream import record_batches
 from etl_spatial.arrow_io import ArrowTransferError, srid_to_crs, table_columns, table_srid
 from etl_spatial.identifiers import quote_identifier, validate_identifier
 from etl_spatial.loader import FID_COLUMN, GEOMETRY_COLUMN
@@ -45,11 +43,6 @@ if TYPE_CHECKING:
 
     from etl_spatial.postgis import Postgis, RunSchema
 
-SORT_WORK_MEM_ENV = "ETL_EXPORT_SORT_WORK_MEM"
-"""PostgreSQL ``work_mem`` for the export's sort (beyond it the sort spills to disk)."""
-DEFAULT_SORT_WORK_MEM = "256MB"
-BATCH_HINT_OPTION = "adbc.postgresql.batch_size_hint_bytes"
-BATCH_HINT_BYTES = 4 * 1024 * 1024
 _BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 _WORK_BBOX = tuple(f"_etl_{name}" for name in _BBOX_FIELDS)
 _WORK_VALID = "_etl_valid"
@@ -234,7 +227,7 @@ def export_geoparquet(
     tally = GeometryTally()
     writer = None
     try:
-        with _record_batches(postgis, query.as_string()) as reader:
+        with record_batches(postgis, query.as_string()) as reader:
             # No ARROW:schema entry: readers would take the schema metadata from it and miss
             # the ``geo`` entry that only exists once the last row group is written.
             # WKB is unique per row: dictionary attempts and min/max statistics on it are
@@ -387,111 +380,6 @@ def _morton_key() -> Any:
     return sql.SQL(
         f"CASE WHEN _etl_xmin IS NOT NULL THEN {spread16('cx')} | ({spread16('cy')} << 1) END"
     )
-
-
-@contextmanager
-def _record_batches(postgis: Postgis, query: str) -> Iterator[_ReadAhead]:
-    """ADBC's stream of the query's rows (binary COPY, a few MB per batch), read ahead in a
-    thread (:class:`_ReadAhead`) while the caller writes.
-
-    ADBC's low-level API, not its DB-API module: ``adbc_driver_manager.dbapi`` imports
-    ``pyarrow.dataset``, which imports pandas (about 1 s of a small run's start-up, for
-    nothing this export uses)."""
-    import adbc_driver_manager as adbc
-    import adbc_driver_postgresql
-    import pyarrow as pa
-    from psycopg import sql
-
-    work_mem = os.environ.get(SORT_WORK_MEM_ENV, DEFAULT_SORT_WORK_MEM)
-    # No JIT: the planner's cost of the sort makes it compile for seconds, for nothing.
-    settings = sql.SQL(
-        "SELECT set_config('work_mem', {}, false), set_config('jit', 'off', false)"
-    ).format(sql.Literal(work_mem))
-    with (
-        adbc_driver_postgresql.connect(postgis.adbc_uri()) as database,
-        adbc.AdbcConnection(database) as conn,
-    ):
-        with adbc.AdbcStatement(conn) as statement:
-            statement.set_sql_query(settings.as_string(None))
-            handle, _ = statement.execute_query()
-            pa.RecordBatchReader.from_stream(handle).read_all()
-        with adbc.AdbcStatement(conn) as statement:
-            # Smaller batches than the driver's 16 MB default: the worker's peak is a few
-            # batches.
-            statement.set_options(**{BATCH_HINT_OPTION: str(BATCH_HINT_BYTES)})
-            statement.set_sql_query(query)
-            handle, _ = statement.execute_query()
-            ahead = _ReadAhead(pa.RecordBatchReader.from_stream(handle), statement.cancel)
-            try:
-                yield ahead
-            finally:
-                # The reading thread is done with the statement before it is closed.
-                ahead.close()
-
-
-class _ReadAhead:
-    """Iterate a ``RecordBatchReader`` while a thread reads the next batches (at most
-    ``depth`` ahead, a few MB each).
-
-    Decoding ADBC's COPY stream and writing Parquet (compression) both run without the GIL,
-    so each overlaps the other instead of waiting for it (1M points: 0.8 s of reading and
-    0.5 s of writing ran one after the other). An error in the thread is raised to the
-    reader of the batch it stopped at; :meth:`close` stops and joins the thread (cancelling
-    the query when the caller gave up before the end, so that it does not wait for a sort).
-    """
-
-    _END = object()
-
-    def __init__(
-        self, reader: pa.RecordBatchReader, cancel: Callable[[], Any], depth: int = 2
-    ) -> None:
-        import queue
-        import threading
-
-        self.schema = reader.schema
-        self._reader = reader
-        self._cancel = cancel
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name="geoparquet-read", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        import queue
-
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _pump(self) -> None:
-        try:
-            for batch in self._reader:
-                if not self._put(batch):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(exc)
-            return
-        self._put(self._END)
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                self._cancel()
-        self._thread.join()
 
 
 def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[pa.Table]:
