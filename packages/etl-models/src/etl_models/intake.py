@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from etl_models.identity import run_key
 from etl_models.landing import archive_key_for as archive_key_for  # re-exported
 from etl_models.manifest import Manifest
+from etl_models.settings import DEFAULT_HEAVY_BATCH_MB
 
 # Tag names on every run (see ``docs/architecture.md``).
 TAG_BATCH_ID = "batch_id"
@@ -27,7 +28,6 @@ TAG_DATASET_ID = "dataset_id"
 TAG_WEIGHT = "etl/weight"
 WEIGHT_HEAVY = "heavy"
 WEIGHT_LIGHT = "light"
-DEFAULT_HEAVY_BATCH_MB = 100.0
 
 
 def batch_weight(input_bytes: int | None, heavy_batch_mb: float = DEFAULT_HEAVY_BATCH_MB) -> str:

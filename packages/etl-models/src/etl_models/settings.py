@@ -15,6 +15,7 @@ LANDING_BUCKET = "landing-zone"
 LAKE_BUCKET = "data-lake"
 LEDGER_DATABASE = "spatial_etl"
 COMPUTE_DATABASE = "spatial_compute"
+DEFAULT_HEAVY_BATCH_MB = 100.0
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -71,7 +72,9 @@ class RouterSettings(_EnvSettings):
     enabled_lanes_raw: str | None = Field(None, validation_alias="MANIFEST_ROUTER_ENABLED_LANES")
     # Batches whose raw files total at least this many MB run as "heavy" (limited to a few at
     # once by the instance); smaller ones use every run slot. See etl_models.intake.TAG_WEIGHT.
-    heavy_batch_mb: float = Field(100.0, gt=0, validation_alias="ETL_HEAVY_BATCH_MB")
+    heavy_batch_mb: float = Field(
+        DEFAULT_HEAVY_BATCH_MB, gt=0, validation_alias="ETL_HEAVY_BATCH_MB"
+    )
 
     @property
     def enabled_lane_names(self) -> frozenset[str]:
