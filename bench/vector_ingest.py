@@ -2,8 +2,9 @@
 user would run instead, and against the floor (all measured in the same run).
 
 - ours:   the spatial lane (``etl_pipeline.lanes.run_batch(run, "spatial")``) for a manifest
-          taken in by a real intake tick: ledger start, content hash, ogrinfo + ogr2ogr
-          /vsis3/ -> PostGIS run schema (UNLOGGED, COPY), the recipe (one materialisation),
+          taken in by a real intake tick: ledger start, content hash, download, layer
+          inspection, GDAL's Arrow stream -> binary COPY into the PostGIS run schema
+          (UNLOGGED; ogr2ogr for layers outside that path), the recipe (one materialisation),
           the streamed export (sort in PostGIS, ADBC batches -> GeoParquet), quality facts,
           write-once lake upload, STAC item and ledger records.
 - direct: download the object, pyogrio (Arrow) -> make_valid -> to_crs(4326) -> the same
@@ -117,7 +118,7 @@ def ours(services: Any, plan: Any) -> tuple[PhaseTimer, Any]:
 
     timer = PhaseTimer()
     with (
-        patched(loader, "load_vector", timed_function(timer, "ogrinfo+ogr2ogr -> PostGIS")),
+        patched(loader, "load_vector", timed_function(timer, "inspect + load -> PostGIS")),
         patched(vector, "apply_vector_steps", timed_function(timer, "recipe (one CTAS)")),
         patched(stream, "export_geoparquet", timed_function(timer, "sort+ADBC stream+GeoParquet")),
         patched(publish, "publish", timed_function(timer, "lake upload+STAC+ledger")),

@@ -13,10 +13,21 @@ Where things live: :mod:`etl_spatial.vector_source` (``VectorSource``, ``VectorL
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from etl_spatial.arrow_load import (
+    ArrowLoadUnfit,
+    copy_layer,
+    create_table,
+    epsg_code,
+    loader_choice,
+    plan_arrow_load,
+    srid_for_epsg,
+)
 from etl_spatial.crs import UnknownCrsError, crs_label, same_crs, validate_crs
 from etl_spatial.gdal import DEFAULT_TIMEOUT, run_gdal
 from etl_spatial.identifiers import quote_identifier, validate_identifier
@@ -32,6 +43,8 @@ from etl_spatial.vector_source import VectorLoadError, VectorSource
 
 if TYPE_CHECKING:
     from etl_spatial.postgis import Postgis, RunSchema
+
+log = logging.getLogger(__name__)
 
 RAW_TABLE = "raw_data"
 GEOMETRY_COLUMN = "geom"
@@ -200,49 +213,32 @@ def load_vector(
     crs_text, crs_declared = check_batch(infos, declared_crs=declared)
     promote = _needs_promotion(infos)
 
-    from etl_spatial.postgis import Postgis
-
-    application_name = Postgis.application_name_for(schema_name)
-    env = {**(gdal_env or {}), **postgis.libpq_env(application_name=application_name)}
-    files: list[dict[str, Any]] = []
-    loaded_before = 0
-    for index, info in enumerate(infos):
-        args = _ogr2ogr_args(
+    launder_names = not keep_source_names
+    files = None
+    if loader_choice(os.environ) == "auto":
+        files = _load_with_arrow(
+            postgis, schema_name, table, infos, declared, promote, launder_names, gdal_env, timeout
+        )
+    if files is None:
+        files = _load_with_ogr2ogr(
             postgis,
             schema_name,
             table,
-            info,
-            append=index > 0,
-            assign_crs=crs_text if crs_declared and info.crs is None else None,
-            promote=promote,
-            launder=not keep_source_names,
+            infos,
+            crs_text if crs_declared else None,
+            promote,
+            launder_names,
+            gdal_env,
+            timeout,
         )
-        completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
-        _refuse_unresolved_crs(info, completed.stderr)
-        total = _count_rows(postgis, schema_name, table)
-        loaded = total - loaded_before
-        loaded_before = total
-        if info.feature_count >= 0 and loaded != info.feature_count:
-            raise VectorLoadError(
-                f"file {info.source.name}: GDAL reports {info.feature_count} features but "
-                f"{loaded} rows were loaded; the file may be corrupt or have invalid records"
-            )
-        files.append(
-            {
-                "path": info.source.name,
-                "layer": info.layer,
-                "driver": info.driver,
-                "feature_count": info.feature_count,
-                "loaded_rows": loaded,
-            }
-        )
+    loaded_total = sum(f["loaded_rows"] for f in files)
 
     srid, srs_text, column_types, geometry_types = _describe_loaded(postgis, schema_name, table)
     source_crs = crs_label(crs_text or srs_text)
     return LoadReport(
         table=table,
         schema=schema_name,
-        row_count=loaded_before,
+        row_count=loaded_total,
         source_crs=source_crs,
         crs_declared=crs_declared,
         srid=srid,
@@ -252,6 +248,133 @@ def load_vector(
         files=files,
         source_names=source_names(infos[0], [c["name"] for c in column_types]),
     )
+
+
+def _load_with_ogr2ogr(
+    postgis: Postgis,
+    schema: str,
+    table: str,
+    infos: Sequence[LayerInfo],
+    declared_crs_text: str | None,
+    promote: bool,
+    launder_names: bool,
+    gdal_env: Mapping[str, str] | None,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """One ``ogr2ogr`` per file: the first creates the table, the others append."""
+    from etl_spatial.postgis import Postgis
+
+    application_name = Postgis.application_name_for(schema)
+    env = {**(gdal_env or {}), **postgis.libpq_env(application_name=application_name)}
+    files: list[dict[str, Any]] = []
+    loaded_before = 0
+    for index, info in enumerate(infos):
+        args = _ogr2ogr_args(
+            postgis,
+            schema,
+            table,
+            info,
+            append=index > 0,
+            assign_crs=declared_crs_text if info.crs is None else None,
+            promote=promote,
+            launder=launder_names,
+        )
+        completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
+        _refuse_unresolved_crs(info, completed.stderr)
+        total = _count_rows(postgis, schema, table)
+        loaded = total - loaded_before
+        loaded_before = total
+        if info.feature_count >= 0 and loaded != info.feature_count:
+            raise VectorLoadError(_count_mismatch(info, loaded))
+        files.append(_file_record(info, loaded))
+    return files
+
+
+def _load_with_arrow(
+    postgis: Postgis,
+    schema: str,
+    table: str,
+    infos: Sequence[LayerInfo],
+    declared: Sequence[str | None],
+    promote: bool,
+    launder_names: bool,
+    gdal_env: Mapping[str, str] | None,
+    timeout: float,
+) -> list[dict[str, Any]] | None:
+    """The batch through :mod:`etl_spatial.arrow_load`, or ``None`` (nothing left behind)
+    when a file is outside its plans or its data turns out not to fit: ``ogr2ogr`` then
+    loads the batch."""
+    plans = []
+    for info, declared_crs in zip(infos, declared, strict=True):
+        code = epsg_code(info.crs if info.crs is not None else declared_crs)
+        srid = srid_for_epsg(postgis, code) if code is not None else None
+        plan = plan_arrow_load(
+            info,
+            epsg=srid,
+            promote=promote,
+            launder=launder_names,
+            reserved=(FID_COLUMN, GEOMETRY_COLUMN),
+        )
+        if isinstance(plan, str):
+            log.info("loading %s with ogr2ogr: %s", info.source.name, plan)
+            return None
+        plans.append(plan)
+    if len({(p.geometry_type, p.srid) for p in plans}) > 1:
+        log.info("loading the batch with ogr2ogr: its files differ in geometry type")
+        return None
+    create_table(postgis, schema, table, plans[0], fid=FID_COLUMN, geometry=GEOMETRY_COLUMN)
+    files: list[dict[str, Any]] = []
+    loaded_before = 0
+    try:
+        for info, plan in zip(infos, plans, strict=True):
+            copy_layer(
+                postgis,
+                schema,
+                table,
+                info,
+                plan,
+                geometry=GEOMETRY_COLUMN,
+                gdal_env=gdal_env,
+                timeout=timeout,
+            )
+            total = _count_rows(postgis, schema, table)
+            loaded = total - loaded_before
+            loaded_before = total
+            if info.feature_count >= 0 and loaded != info.feature_count:
+                raise ArrowLoadUnfit(_count_mismatch(info, loaded))
+            files.append(_file_record(info, loaded))
+    except ArrowLoadUnfit as exc:
+        log.info("loading the batch with ogr2ogr: the Arrow load did not fit (%s)", exc)
+        _drop_table(postgis, schema, table)
+        return None
+    except BaseException:
+        _drop_table(postgis, schema, table)
+        raise
+    return files
+
+
+def _count_mismatch(info: LayerInfo, loaded: int) -> str:
+    return (
+        f"file {info.source.name}: GDAL reports {info.feature_count} features but "
+        f"{loaded} rows were loaded; the file may be corrupt or have invalid records"
+    )
+
+
+def _file_record(info: LayerInfo, loaded: int) -> dict[str, Any]:
+    return {
+        "path": info.source.name,
+        "layer": info.layer,
+        "driver": info.driver,
+        "feature_count": info.feature_count,
+        "loaded_rows": loaded,
+    }
+
+
+def _drop_table(postgis: Postgis, schema: str, table: str) -> None:
+    from psycopg import sql
+
+    with postgis.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(quote_identifier(schema, table)))
 
 
 def launder(name: str) -> str:
