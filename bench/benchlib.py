@@ -121,6 +121,57 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
+CPU_ROLES: tuple[tuple[str, str], ...] = (
+    # (substring of the command line, role): first match wins.
+    ("moto.server", "S3 server (moto, test double)"),
+    ("secantus", "Mongo server (SecantusDB, test double)"),
+    ("postgres", "PostgreSQL (instance, compute)"),
+    ("code-server", "code servers and their run workers"),
+    ("dagster._daemon", "Dagster daemon (sensors, queue)"),
+    ("dagster_webserver", "Dagster webserver"),
+    ("etl_web", "catalog web app"),
+)
+
+
+def _cpu_role(pid: str) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "other"
+    if int(pid) == os.getpid():
+        return "bench (drops, polling)"
+    return next((role for needle, role in CPU_ROLES if needle in cmdline), "other")
+
+
+def cpu_snapshot() -> dict[str, tuple[str, float]]:
+    """CPU seconds of every process on the machine (Linux ``/proc``): pid -> (role, its own
+    CPU plus that of its exited children, which is where run workers and PostgreSQL
+    backends end up once reaped)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    snapshot = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state is field 3, utime..cstime are fields 14-17.
+        seconds = sum(int(v) for v in fields[11:15]) / tick
+        snapshot[entry.name] = (_cpu_role(entry.name), seconds)
+    return snapshot
+
+
+def cpu_used(before: dict[str, tuple[str, float]], after: dict[str, tuple[str, float]]):
+    """CPU seconds spent between two snapshots, by role (a process gone by ``after`` counts
+    through its parent, if the parent reaped it)."""
+    used: dict[str, float] = {}
+    for pid, (role, seconds) in after.items():
+        start = before.get(pid, (role, 0.0))[1]
+        used[role] = used.get(role, 0.0) + max(0.0, seconds - start)
+    return {role: round(value, 1) for role, value in sorted(used.items(), key=lambda i: -i[1])}
+
+
 def say(message: str) -> None:
     """Progress on stderr (the table goes to stdout)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

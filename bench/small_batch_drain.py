@@ -27,13 +27,14 @@ sensor waits included, and the daemon's sensor loop runs every 5 s anyway.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchlib import Row, deployed_platform, median, say
+from benchlib import Row, cpu_snapshot, cpu_used, deployed_platform, median, say
 from small_batch import _baseline, _geojson, _run_times
 
 TARGET_RATIO = 0.8
@@ -193,13 +194,20 @@ def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
         floor_s = median(floor_times)
         # Deadline: 4x the floor's drain time for N batches, at least 5 minutes.
         deadline_s = max(300.0, 4 * batches * floor_s / max_runs)
+        before = cpu_snapshot()
         empty_drain_s = _empty_job_drain(client, batches, deadline_s)
+        between = cpu_snapshot()
         say(f"row 7: {batches} empty-job runs submitted at once drained in {empty_drain_s:.1f}s")
         drain = _drain(config, client, batches, deadline_s)
+        after = cpu_snapshot()
         runs = _run_stats(client, drain.pop("run_ids"))
     floor_rate = max_runs / floor_s * 3600
     ours_rate = batches / drain["drain_s"] * 3600 if drain["drain_s"] else float("inf")
     empty_drain_rate = batches / empty_drain_s * 3600
+    # Where the machine's CPU went, per batch: the empty-job drain, then ours (which also
+    # uploads raw files and polls the ledger: the "bench" role).
+    cpu_empty = {role: round(sec / batches, 2) for role, sec in cpu_used(before, between).items()}
+    cpu_ours = {role: round(sec / batches, 2) for role, sec in cpu_used(between, after).items()}
     return [
         Row(
             key="7-small-batch-drain",
@@ -227,6 +235,8 @@ def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
                     **{k: round(v, 3) for k, v in drain.items()},
                     **runs,
                 },
+                "cpu_s_per_empty_run": cpu_empty,
+                "cpu_s_per_batch": cpu_ours,
             },
             checks={
                 "all batches success": True,
@@ -240,6 +250,9 @@ def run(work: Path, *, batches: int, floor_runs: int) -> list[Row]:
                 f"{empty_drain_s:.1f} s ({empty_drain_rate:.0f}/h, "
                 f"{empty_drain_rate / floor_rate:.2f} of the floor); ours / empty-job drain "
                 f"{ours_rate / empty_drain_rate:.2f}",
+                f"CPU seconds per batch by process (machine-wide, {os.cpu_count()} cores): "
+                f"ours {sum(cpu_ours.values()):.1f} {cpu_ours}; empty-job drain, per run "
+                f"{sum(cpu_empty.values()):.1f} {cpu_empty}",
                 f"defaults as deployed: max_concurrent_runs {max_runs}, run tag limits "
                 f"{tag_limits} (these batches are tagged light), ETL_SENSOR_INTERVAL_SECONDS "
                 f"unset (5 s); peak concurrent lane runs seen {runs['peak_concurrent_runs']}",
