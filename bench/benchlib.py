@@ -133,14 +133,20 @@ CPU_ROLES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _cpu_role(pid: str) -> str:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return "other"
+def _cpu_role(pid: str, parent: str) -> str:
+    """The role of a process by its command line; an exited process that its parent has not
+    reaped yet (a zombie: no command line, e.g. a finished run worker) takes its parent's."""
     if int(pid) == os.getpid():
         return "bench (drops, polling)"
-    return next((role for needle, role in CPU_ROLES if needle in cmdline), "other")
+    for candidate in (pid, parent):
+        try:
+            cmdline = Path(f"/proc/{candidate}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline:
+            text = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            return next((role for needle, role in CPU_ROLES if needle in text), "other")
+    return "other"
 
 
 def cpu_snapshot() -> dict[str, tuple[str, float]]:
@@ -156,9 +162,9 @@ def cpu_snapshot() -> dict[str, tuple[str, float]]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After the command name: state is field 3, utime..cstime are fields 14-17.
+        # After the command name: state, ppid, ...; utime..cstime are fields 14-17 of stat.
         seconds = sum(int(v) for v in fields[11:15]) / tick
-        snapshot[entry.name] = (_cpu_role(entry.name), seconds)
+        snapshot[entry.name] = (_cpu_role(entry.name, fields[1]), seconds)
     return snapshot
 
 

@@ -779,3 +779,81 @@ def test_output_validity_is_unknown_without_repair_or_for_points(pg_conn, work_s
         pg_conn, work_schema, source_table="points", target_table="points_out"
     )
     assert points.output_invalid_count is None
+
+
+# --- the first validity test as a self-join on the source's key (parallel workers) ---------
+
+KEYED_CASES = [
+    SQUARE,
+    BOWTIE,
+    MULTI,
+    SPIKE,
+    "POLYGON EMPTY",
+    None,
+    f"GEOMETRYCOLLECTION(POLYGON(({X0} {Y0},{X0 + 10} {Y0},{X0 + 10} {Y0 + 10},{X0} {Y0})),"
+    f"LINESTRING({X0} {Y0},{X0 + 5} {Y0 + 5}))",
+    f"CURVEPOLYGON(CIRCULARSTRING({X0} {Y0},{X0 + 50} {Y0 + 50},{X0 + 100} {Y0},"
+    f"{X0 + 50} {Y0 - 50},{X0} {Y0}))",
+    # A ring touching itself at a point (invalid), and one with a hole outside its shell.
+    f"POLYGON(({X0} {Y0},{X0 + 100} {Y0},{X0 + 50} {Y0 + 50},{X0 + 100} {Y0 + 100},"
+    f"{X0} {Y0 + 100},{X0 + 50} {Y0 + 50},{X0} {Y0}))",
+    f"POLYGON(({X0} {Y0},{X0 + 10} {Y0},{X0 + 10} {Y0 + 10},{X0} {Y0 + 10},{X0} {Y0}),"
+    f"({X0 + 20} {Y0 + 20},{X0 + 30} {Y0 + 20},{X0 + 30} {Y0 + 30},{X0 + 20} {Y0 + 20}))",
+]
+
+
+@pytest.mark.parametrize("srid", [28355, 4326], ids=["reprojected", "in-place"])
+def test_first_validity_test_by_key_gives_the_same_table_and_report(pg_conn, work_schema, srid):
+    """A source with a single-column primary key (the loaders' ``_etl_fid``) has its first
+    validity test done as a self-join the parallel workers run; the output and the report are
+    those of the per-row test on the same rows without a key."""
+    shapes = [
+        None if wkt is None else (wkt if srid == 28355 else f"ST_Transform:{wkt}")
+        for wkt in KEYED_CASES
+    ]
+    for table, key in (("raw_plain", "int"), ("raw_keyed", "int PRIMARY KEY")):
+        pg_conn.execute(
+            sql.SQL("CREATE TABLE {} (id {}, name text, geom geometry)").format(
+                sql.Identifier(work_schema, table), sql.SQL(key)
+            )
+        )
+        for i, shape in enumerate(shapes):
+            if shape is None:
+                expr = "NULL"
+            elif shape.startswith("ST_Transform:"):
+                expr = f"ST_Transform(ST_GeomFromText('{shape.split(':', 1)[1]}', 28355), 4326)"
+            else:
+                expr = f"ST_GeomFromText('{shape}', 28355)"
+            pg_conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, " + expr + ")").format(
+                    sql.Identifier(work_schema, table)
+                ),
+                (i, f"row {i}"),
+            )
+    plain = apply_vector_steps(
+        pg_conn, work_schema, source_table="raw_plain", target_table="out_plain"
+    )
+    keyed = apply_vector_steps(
+        pg_conn, work_schema, source_table="raw_keyed", target_table="out_keyed"
+    )
+    assert keyed.repaired_count >= 3
+    ignore = {"source_table", "target_table"}
+    assert keyed.model_dump(exclude=ignore) == plain.model_dump(exclude=ignore)
+    assert keyed.output_invalid_count == plain.output_invalid_count
+    assert _rows(pg_conn, work_schema, "out_keyed") == _rows(pg_conn, work_schema, "out_plain")
+
+
+@pytest.mark.unit
+def test_key_column_moves_the_first_validity_test_into_a_join():
+    def build(key: str | None, **kwargs) -> str:
+        return build_vector_transform(
+            "s", attribute_columns=["_etl_fid", "a"], source_srid=4326,
+            steps=VectorSteps(), key_column=key, **kwargs,
+        ).as_string(None)  # fmt: skip
+
+    keyed, plain = build("_etl_fid"), build(None)
+    assert 'LEFT JOIN (SELECT "_etl_fid" FROM "s"."raw_data" WHERE NOT ST_IsValid(' in keyed
+    assert keyed.count("ST_IsValid(") == plain.count("ST_IsValid(")
+    assert "JOIN" not in plain
+    # Points are tested without GEOS: no join for them.
+    assert "JOIN" not in build("_etl_fid", point_layer=True)

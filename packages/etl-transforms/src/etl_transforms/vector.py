@@ -28,6 +28,7 @@ from etl_transforms.errors import SourceCrsError, VectorSchemaError
 from etl_transforms.identifiers import schema_name, validate_platform_name
 from etl_transforms.vector_profile import (
     SourceGeometryProfile,
+    primary_key_column,
     profile_output,
     profile_source_geometry,
     resolve_declared_srid,
@@ -225,6 +226,7 @@ def apply_vector_steps(
                 schema,
                 profile,
                 steps,
+                key_column=primary_key_column(conn, schema, source_table),
                 attribute_columns=attribute_columns,
                 source_srid=source_srid,
                 assign=assign,
@@ -317,6 +319,7 @@ def _transform(
     target_table: str,
     geom: str,
     labels: tuple[str | None, str],
+    key_column: str | None = None,
 ) -> dict[str, Any]:
     """The single CTAS, then the output profile read from it (its flags column dropped)."""
     statement = build_vector_transform(
@@ -335,6 +338,7 @@ def _transform(
         source_nonfinite=profile.nonfinite_count > 0,
         curves=curves,
         wrap=wrap,
+        key_column=key_column,
     )
     try:
         conn.execute(statement)

