@@ -72,7 +72,9 @@ _CRS_MEMBER = b'"crs"'
 _SCAN_CHUNK = 8 * 1024 * 1024
 _EPSG = re.compile(r"(?i)epsg:(\d{1,6})")
 _MAX_IDENTIFIER_BYTES = 63
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
+"""Features per Arrow batch: a few MB of polygons (the worker holds about two at once); larger
+batches were no faster (1M points: 1.9-2.0 s either way) and cost ~45 MB more."""
 
 
 class ArrowLoadUnfit(RuntimeError):
