@@ -126,7 +126,11 @@ CPU_ROLES: tuple[tuple[str, str], ...] = (
     ("moto.server", "S3 server (moto, test double)"),
     ("secantus", "Mongo server (SecantusDB, test double)"),
     ("postgres", "PostgreSQL (instance, compute)"),
+    # The code server runs its gRPC server as a child (``dagster api grpc``), which starts
+    # each run worker through multiprocessing's spawn.
     ("code-server", "code servers and their run workers"),
+    ("api grpc", "code servers and their run workers"),
+    ("spawn_main", "code servers and their run workers"),
     ("dagster._daemon", "Dagster daemon (sensors, queue)"),
     ("dagster_webserver", "Dagster webserver"),
     ("etl_web", "catalog web app"),
