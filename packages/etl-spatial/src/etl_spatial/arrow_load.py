@@ -1,17 +1,21 @@
 """Bulk load of a plain vector layer: GDAL's Arrow stream into PostgreSQL's binary COPY.
 
 ``ogr2ogr`` loads through a text COPY of hex EWKB from a separate GDAL process: for 1M points
-it took 3.7 s where reading the layer as Arrow record batches in-process (pyogrio, the GDAL that
-inspected it) and streaming them through ADBC's binary COPY takes 1.4 s, and a small batch
-saves a GDAL process start. The table is created as ``ogr2ogr`` creates it (same column names,
-types, FID column and typed geometry column), so nothing downstream can tell the two apart.
+it took 3.5 s where reading the layer as Arrow record batches in-process (pyogrio, the GDAL that
+inspected it) and streaming them through ADBC's binary COPY takes 1.8 s, and a small batch
+saves a GDAL process start. The table is laid out as ``ogr2ogr`` lays it out (same column
+names, types, FID column and typed geometry column). Its values are what the inspection's
+GDAL reads, and all of them: the text COPY of Debian's older ``ogr2ogr`` prints doubles with
+15 digits and types some CSV and GeoJSON values differently (the parity tests list them).
 
 Only layers whose load is fully understood take this path (:func:`plan_arrow_load` says why
-not): attributes of plain types, a single 2D geometry type (promoted to its multi form the way
-``PROMOTE_TO_MULTI`` does), a CRS with an EPSG code in ``spatial_ref_sys``, names that need no
-more than GDAL's laundering. Everything else, and any layer whose data does not fit the plan
-after all (a COPY or read error: :class:`ArrowLoadUnfit`), is loaded by ``ogr2ogr``, which
-keeps its own messages for bad input.
+not): local copies (remote reads keep ``ogr2ogr``'s larger buffers), GeoJSON up to
+:data:`GEOJSON_MAX_BYTES`, attributes of plain types, a single 2D geometry type (promoted to
+its multi form the way ``PROMOTE_TO_MULTI`` does), a CRS with an EPSG code in
+``spatial_ref_sys``, names that need no more than GDAL's laundering. Everything else, and any
+layer whose data does not fit the plan after all (a COPY or read error:
+:class:`ArrowLoadUnfit`), is loaded by ``ogr2ogr``, which keeps its own messages for bad
+input.
 """
 
 from __future__ import annotations
@@ -225,11 +229,12 @@ def copy_layer(
     geometry: str,
     gdal_env: Mapping[str, str] | None,
     timeout: float,
-) -> None:
+) -> int | None:
     """Stream the layer's features into ``schema.table`` in one COPY (one transaction: a
-    failed load leaves no rows from it). Raises :class:`ArrowLoadUnfit` when the data does
-    not fit the plan and :class:`~etl_spatial.gdal.GdalTimeout` (operational, as for
-    ``ogr2ogr``) past ``timeout`` seconds."""
+    failed load leaves no rows from it); the rows written, when the driver says. Raises
+    :class:`ArrowLoadUnfit` when the data does not fit the plan and
+    :class:`~etl_spatial.gdal.GdalTimeout` (operational, as for ``ogr2ogr``) past
+    ``timeout`` seconds."""
     import adbc_driver_manager as adbc
     import adbc_driver_postgresql
     import pyarrow as pa
@@ -267,7 +272,7 @@ def copy_layer(
                     }
                 )
                 statement.bind_stream(stream.__arrow_c_stream__())
-                statement.execute_update()
+                written = statement.execute_update()
     except adbc.Error as exc:
         if getattr(exc, "sqlstate", None) == "57014" or "statement timeout" in str(exc):
             raise GdalTimeout(
@@ -278,6 +283,7 @@ def copy_layer(
         raise ArrowLoadUnfit(scrub_secrets(str(exc), secrets)) from exc
     except (DataSourceError, DataLayerError, pa.ArrowException, ValueError) as exc:
         raise ArrowLoadUnfit(scrub_secrets(str(exc), secrets)) from exc
+    return written if isinstance(written, int) and written >= 0 else None
 
 
 def _target_schema(plan: ArrowLoadPlan, geometry: str) -> pa.Schema:
@@ -338,9 +344,9 @@ def _set_statement_timeout(conn: Any, timeout: float) -> None:
     import adbc_driver_manager as adbc
     import pyarrow as pa
 
+    # Milliseconds, within PostgreSQL's range for the setting (an int).
+    milliseconds = min(2**31 - 1, max(1, int(timeout * 1000)))
     with adbc.AdbcStatement(conn) as statement:
-        statement.set_sql_query(
-            f"SELECT set_config('statement_timeout', '{max(1, int(timeout * 1000))}', false)"
-        )
+        statement.set_sql_query(f"SELECT set_config('statement_timeout', '{milliseconds}', false)")
         handle, _ = statement.execute_query()
         pa.RecordBatchReader.from_stream(handle).read_all()

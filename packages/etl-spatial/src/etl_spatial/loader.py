@@ -327,7 +327,7 @@ def _load_with_arrow(
     loaded_before = 0
     try:
         for info, plan in zip(infos, plans, strict=True):
-            copy_layer(
+            written = copy_layer(
                 postgis,
                 schema,
                 table,
@@ -337,7 +337,12 @@ def _load_with_arrow(
                 gdal_env=gdal_env,
                 timeout=timeout,
             )
-            total = _count_rows(postgis, schema, table)
+            # The COPY's own row count spares a scan of the table (20M rows: ~1 s).
+            total = (
+                loaded_before + written
+                if written is not None
+                else _count_rows(postgis, schema, table)
+            )
             loaded = total - loaded_before
             loaded_before = total
             if info.feature_count >= 0 and loaded != info.feature_count:
