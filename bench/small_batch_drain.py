@@ -164,6 +164,9 @@ def _drain(config: Any, client: Any, batches: int, deadline_s: float) -> dict[st
     failed = {b: r for b, r in records.items() if r.status.value != "success"}
     if failed:
         batch_id, record = next(iter(failed.items()))
+        # The technical chain, for whoever reads the bench's output: the platform's state
+        # (and its logs) go with the temporary directory.
+        say(f"row 7: {batch_id} failed; error detail: {record.error_detail}")
         raise RuntimeError(
             f"{len(failed)} of {batches} batches did not succeed, e.g. {batch_id}: "
             f"{record.status.value} {record.error}"
