@@ -3,7 +3,7 @@ give exactly what ``ogr2ogr`` gives (table, rows, FIDs, report, errors).
 
 Each case loads the same local file twice into two run schemas, once with
 ``ETL_VECTOR_LOADER=ogr2ogr`` and once with ``auto``, and compares everything. Each case also
-says which engine ``auto`` must use (spies on the loader's ``copy_layer`` and ``run_gdal``, and
+says which engine ``auto`` must use (spies on the loader's ``copy_layer`` and ``run_ogr2ogr``, and
 its "loading ... with ogr2ogr" log line), so the test fails if the fast path silently stops
 being used, or takes data it should leave to ``ogr2ogr``.
 
@@ -134,17 +134,17 @@ def _load(
     """``load_vector`` with ``ETL_VECTOR_LOADER=engine`` into the run schema of ``run_id``."""
     monkeypatch.setenv("ETL_VECTOR_LOADER", engine)
     outcome = Outcome(engine=engine)
-    real_run_gdal, real_copy_layer = loader_module.run_gdal, loader_module.copy_layer
+    real_run_ogr2ogr, real_copy_layer = loader_module.run_ogr2ogr, loader_module.copy_layer
 
-    def run_gdal(tool: str, *args: Any, **kw: Any) -> Any:
-        outcome.ogr2ogr_runs += tool == "ogr2ogr"
-        return real_run_gdal(tool, *args, **kw)
+    def run_ogr2ogr(*args: Any, **kw: Any) -> Any:
+        outcome.ogr2ogr_runs += 1
+        return real_run_ogr2ogr(*args, **kw)
 
     def copy_layer(*args: Any, **kw: Any) -> Any:
         outcome.arrow_copies += 1
         return real_copy_layer(*args, **kw)
 
-    monkeypatch.setattr(loader_module, "run_gdal", run_gdal)
+    monkeypatch.setattr(loader_module, "run_ogr2ogr", run_ogr2ogr)
     monkeypatch.setattr(loader_module, "copy_layer", copy_layer)
     caplog.clear()
     try:
@@ -167,7 +167,7 @@ def _load(
                 if r.name == LOGGER and "with ogr2ogr" in r.getMessage()
             ]
     finally:
-        monkeypatch.setattr(loader_module, "run_gdal", real_run_gdal)
+        monkeypatch.setattr(loader_module, "run_ogr2ogr", real_run_ogr2ogr)
         monkeypatch.setattr(loader_module, "copy_layer", real_copy_layer)
     return outcome
 
@@ -214,6 +214,19 @@ def assert_same_outcome(auto: Outcome, forced: Outcome) -> None:
 
 
 # -- files -----------------------------------------------------------------------------------
+
+
+def _write_as_polygon_layer(frame: Any, path: Path, layer: str, *, inserted: str) -> None:
+    """A GeoPackage layer declared Polygon that holds other types too (GeoPackage does not
+    enforce its declared type; GDAL warns about each ``inserted`` type)."""
+    import pyogrio
+
+    with pytest.warns(RuntimeWarning, match=f"{inserted} is inserted into layer"):
+        pyogrio.write_dataframe(
+            frame, path, layer=layer, driver="GPKG", geometry_type="Polygon",
+            promote_to_multi=False,
+        )  # fmt: skip
+    assert pyogrio.read_info(path)["geometry_type"] == "Polygon"
 
 
 def _feature(geometry: dict | None, **props: Any) -> dict:
@@ -357,7 +370,6 @@ def test_geojson_points_with_typed_properties(
 
 def test_geopackage_polygon_mix_is_promoted(postgis, run_id, tmp_path: Path, monkeypatch, caplog):
     import geopandas as gpd
-    import pyogrio
     from shapely.geometry import MultiPolygon, Polygon
 
     square = Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
@@ -371,16 +383,7 @@ def test_geopackage_polygon_mix_is_promoted(postgis, run_id, tmp_path: Path, mon
         crs="EPSG:4326",
     )
     path = tmp_path / "parcels.gpkg"
-    with pytest.warns(RuntimeWarning, match="MULTIPOLYGON is inserted into layer"):
-        pyogrio.write_dataframe(
-            frame,
-            path,
-            layer="parcels",
-            driver="GPKG",
-            geometry_type="Polygon",
-            promote_to_multi=False,
-        )
-    assert pyogrio.read_info(path)["geometry_type"] == "Polygon"
+    _write_as_polygon_layer(frame, path, "parcels", inserted="MULTIPOLYGON")
     forced, _ = load_both(
         postgis, run_id, [_source(path, "GPKG")], monkeypatch, caplog, expect_arrow=True
     )
@@ -674,7 +677,6 @@ def test_polygon_layer_holding_a_line_gets_the_same_outcome(
     """Data that does not fit the plan: the Arrow COPY fails, ``ogr2ogr`` then fails the same
     way as without the fast path, and no table is left behind."""
     import geopandas as gpd
-    import pyogrio
     from shapely.geometry import LineString, Polygon
 
     frame = gpd.GeoDataFrame(
@@ -683,16 +685,7 @@ def test_polygon_layer_holding_a_line_gets_the_same_outcome(
         crs="EPSG:4326",
     )
     path = tmp_path / "mixed.gpkg"
-    with pytest.warns(RuntimeWarning, match="LINESTRING is inserted into layer"):
-        pyogrio.write_dataframe(
-            frame,
-            path,
-            layer="mixed",
-            driver="GPKG",
-            geometry_type="Polygon",
-            promote_to_multi=False,
-        )
-    assert pyogrio.read_info(path)["geometry_type"] == "Polygon"
+    _write_as_polygon_layer(frame, path, "mixed", inserted="LINESTRING")
     forced, auto = load_both(
         postgis, run_id, [_source(path, "GPKG")], monkeypatch, caplog, expect_arrow=False
     )

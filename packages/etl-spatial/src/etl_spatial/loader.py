@@ -1,14 +1,16 @@
-"""Vector loader: raw files (straight from S3 through GDAL) into ``<run schema>.raw_data``.
+"""Vector loader: raw files into ``<run schema>.raw_data``.
 
 Each source is inspected first (:mod:`etl_spatial.vector_inspection`: layer, fields, geometry
 type, CRS, feature count). A multi-file batch is loaded only when every file agrees with the
-first one on layer fields, geometry family and CRS; then ``ogr2ogr`` loads the first file into a
-new table and appends the others. A source without a CRS takes the manifest's declared ``crs``
-or the load fails with an error that says which file and how to fix the manifest.
+first one on layer fields, geometry family and CRS; the first file creates the table and the
+others append. A source without a CRS takes the manifest's declared ``crs`` or the load fails
+with an error that says which file and how to fix the manifest.
 
-Where things live: :mod:`etl_spatial.vector_source` (``VectorSource``, ``VectorLoadError``),
-:mod:`etl_spatial.vector_inspection` (``inspect_layer``, ``LayerInfo``) and this module
-(``load_vector``, ``LoadReport``).
+Two engines lay the table out the same way: :mod:`etl_spatial.arrow_load` (GDAL's Arrow
+stream into a binary COPY, for the layers it plans for) and :mod:`etl_spatial.ogr2ogr_load`
+(everything else, and any batch that does not fit the Arrow plan). This module chooses,
+checks row counts and describes the result (``load_vector``, ``LoadReport``);
+:mod:`etl_spatial.vector_source` holds ``VectorSource`` and ``VectorLoadError``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from etl_spatial.arrow_load import (
     srid_for_epsg,
 )
 from etl_spatial.crs import UnknownCrsError, crs_label, same_crs, validate_crs
-from etl_spatial.gdal import DEFAULT_TIMEOUT, run_gdal
+from etl_spatial.gdal import DEFAULT_TIMEOUT
 from etl_spatial.identifiers import quote_identifier, validate_identifier
+from etl_spatial.ogr2ogr_load import run_ogr2ogr
 from etl_spatial.vector_inspection import (
     GENERIC_TYPES,
     LINEAL_TYPES,
@@ -269,7 +272,7 @@ def _load_with_ogr2ogr(
     files: list[dict[str, Any]] = []
     loaded_before = 0
     for index, info in enumerate(infos):
-        args = _ogr2ogr_args(
+        run_ogr2ogr(
             postgis,
             schema,
             table,
@@ -278,9 +281,11 @@ def _load_with_ogr2ogr(
             assign_crs=declared_crs_text if info.crs is None else None,
             promote=promote,
             launder=launder_names,
+            fid=FID_COLUMN,
+            geometry=GEOMETRY_COLUMN,
+            env=env,
+            timeout=timeout,
         )
-        completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
-        _refuse_unresolved_crs(info, completed.stderr)
         total = _count_rows(postgis, schema, table)
         loaded = total - loaded_before
         loaded_before = total
@@ -397,85 +402,6 @@ def source_names(info: LayerInfo, loaded: Sequence[str]) -> dict[str, str]:
         return dict(zip(attributes, fields, strict=True))
     by_launder = {launder(f): f for f in fields}
     return {c: by_launder[c] for c in attributes if c in by_launder}
-
-
-def _ogr2ogr_args(
-    postgis: Postgis,
-    schema: str,
-    table: str,
-    info: LayerInfo,
-    *,
-    append: bool,
-    assign_crs: str | None,
-    promote: bool,
-    launder: bool = True,
-) -> list[str]:
-    source = info.source
-    args = [
-        "-f",
-        "PostgreSQL",
-        postgis.ogr_pg_datasource(),
-        *_open_option_args(source),
-        source.gdal_path(),
-        info.layer,
-        "-nln",
-        f"{schema}.{table}",
-        "--config",
-        "PG_USE_COPY",
-        "YES",
-        # One transaction per file: COPY streams without commits in between, and a failed file
-        # leaves nothing half-loaded from that file.
-        "-gt",
-        "unlimited",
-    ]
-    if append:
-        args.append("-append")
-    else:
-        args += [
-            "-lco",
-            f"SCHEMA={schema}",
-            "-lco",
-            f"GEOMETRY_NAME={GEOMETRY_COLUMN}",
-            "-lco",
-            "UNLOGGED=ON",
-            "-lco",
-            "SPATIAL_INDEX=NONE",
-            "-lco",
-            f"FID={FID_COLUMN}",
-            # float8/int/varchar instead of numeric(w,p)/varchar(n): widths from a .dbf are not
-            # constraints worth failing a load over, and numeric does not map well to Arrow.
-            "-lco",
-            "PRECISION=NO",
-        ]
-        if not launder:
-            args += ["-lco", "LAUNDER=NO"]
-    if promote:
-        args += ["-nlt", "PROMOTE_TO_MULTI"]
-    if assign_crs:
-        # -a_srs assigns (no reprojection). The WKT goes through argv; it is not a secret.
-        args += ["-a_srs", assign_crs]
-    return args
-
-
-def _open_option_args(source: VectorSource) -> list[str]:
-    options = source.open_options().items()
-    return [arg for name, value in options for arg in ("-oo", f"{name}={value}")]
-
-
-def _refuse_unresolved_crs(info: LayerInfo, stderr: str | None) -> None:
-    """GDAL reports a CRS that PROJ cannot resolve only as a message and carries on with a
-    default (WGS 84 for GeoJSON): the data would be silently mislocated, so refuse it."""
-    unresolved = [
-        line.strip()
-        for line in (stderr or "").splitlines()
-        if "proj_create" in line and "not found" in line
-    ]
-    if unresolved:
-        raise VectorLoadError(
-            f"{info.source.name}: the file declares a CRS that cannot be resolved "
-            f"({unresolved[0]}); GDAL would silently assume another one. Fix the CRS in the "
-            "file (an EPSG code PROJ knows) and upload it again"
-        )
 
 
 def _count_rows(postgis: Postgis, schema: str, table: str) -> int:
