@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from etl_devstack.drops import (
@@ -162,6 +163,45 @@ def wait_run_started_with_schema(platform: DeployedPlatform, batch: Batch) -> st
         return None
 
     return wait_until(started, TIMEOUT, interval=0.5, describe=lambda: f"{batch.batch_id}: {state}")
+
+
+class LoadHold:
+    """Keeps the vector runs of a platform in their load, whatever the machine's speed: an
+    ACCESS EXCLUSIVE lock on PostGIS's ``spatial_ref_sys``, which a vector load reads (its
+    CRS lookup) after its run schema exists. A fault injected while the lock is held hits a
+    run that is provably in flight, instead of one that a fast load may already have ended."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn = psycopg.connect(conninfo)
+        self._conn.execute("LOCK TABLE public.spatial_ref_sys IN ACCESS EXCLUSIVE MODE")
+
+    def wait_run_blocked(self) -> None:
+        """Wait until a session (the run's load) waits on the held lock."""
+
+        def waiting() -> bool:
+            with psycopg.connect(self._conninfo) as probe:
+                (count,) = probe.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                    "AND relation = 'public.spatial_ref_sys'::regclass"
+                ).fetchone()
+            return count > 0
+
+        wait_until(waiting, TIMEOUT, interval=0.2, describe="a vector load waiting on the hold")
+
+    def release(self) -> None:
+        if not self._conn.closed:
+            self._conn.rollback()
+            self._conn.close()
+
+
+@contextlib.contextmanager
+def load_hold(platform: DeployedPlatform) -> Iterator[LoadHold]:
+    hold = LoadHold(platform.compute_conninfo)
+    try:
+        yield hold
+    finally:
+        hold.release()
 
 
 # --- consistency of the ledger, Dagster, the lake and PostGIS ------------------------------
@@ -491,18 +531,20 @@ def fault_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPl
 
 
 def test_run_worker_killed_mid_load_fails_visibly_and_is_retried(deployed_platform):
-    """kill -9 of the run worker while it loads ~150k points into PostGIS."""
+    """kill -9 of the run worker while it loads a vector batch into PostGIS."""
     platform = deployed_platform
-    batch = submit(platform, "kill9", points=150_000)
-    run_id = wait_run_started_with_schema(platform, batch)
-    workers = wait_until(
-        lambda: run_workers(platform.stack, "asset_lanes"),
-        30,
-        interval=0.2,
-        describe="a run worker under the asset_lanes code server",
-    )
-    assert len(workers) == 1, f"expected the one run worker in flight, found {workers}"
-    os.kill(workers[0], signal.SIGKILL)
+    with load_hold(platform) as hold:
+        batch = submit(platform, "kill9", points=20_000)
+        run_id = wait_run_started_with_schema(platform, batch)
+        hold.wait_run_blocked()
+        workers = wait_until(
+            lambda: run_workers(platform.stack, "asset_lanes"),
+            30,
+            interval=0.2,
+            describe="a run worker under the asset_lanes code server",
+        )
+        assert len(workers) == 1, f"expected the one run worker in flight, found {workers}"
+        os.kill(workers[0], signal.SIGKILL)
     # The code server notices its worker died and fails the run; the failure sensor mirrors it,
     # and run retries (not a step failure) re-execute it with the same tags and a new run id.
     assert platform.wait_for_run(run_id, 120) == "FAILURE"
@@ -525,9 +567,12 @@ def test_mongo_stopped_during_run_then_restarted(fault_platform):
     """The ledger's server goes away while a run loads, and comes back on the same data."""
     platform = fault_platform.platform
     stack = platform.stack
-    batch = submit(platform, "mongo", points=100_000)
-    run_id = wait_run_started_with_schema(platform, batch)
-    stack.stop_component("mongo")
+    with load_hold(platform) as hold:
+        batch = submit(platform, "mongo", points=20_000)
+        run_id = wait_run_started_with_schema(platform, batch)
+        hold.wait_run_blocked()
+        stack.stop_component("mongo")
+    # The run goes on loading with the ledger down.
     try:
         time.sleep(10)  # ledger down across part of the run and several sensor ticks
     finally:
@@ -553,21 +598,24 @@ def test_code_server_restarted_with_runs_in_flight_and_queued(fault_platform, cr
     queued or starting. (A restart with manifests pending and no run in flight is
     tests/e2e/test_mixed_drop.py.)"""
     platform = fault_platform.platform
-    # Big enough to still be loading after the small batches' runs are requested (one sensor
-    # tick or more on a loaded machine); checked below, not assumed.
-    big = submit(platform, "cs-big", points=300_000)
-    run_id = wait_run_started_with_schema(platform, big)
-    small = [submit(platform, f"cs-small{i}", rows=30) for i in range(2)]
-    wait_until(
-        lambda: all(platform.runs(tags={"batch_id": b.batch_id}) for b in small),
-        60,
-        describe="runs requested for the small batches",
-    )
-    (big_run,) = [r for r in platform.runs(tags={"batch_id": big.batch_id}) if r.run_id == run_id]
-    assert big_run.status == "STARTED", (
-        "the big run ended before the restart, so the fault was not exercised; raise points"
-    )
-    platform.restart_code_server("asset_lanes", kill=crash)
+    # The big run is held in its load until the server is down, so it is in flight when the
+    # fault comes however fast the machine loads it.
+    with load_hold(platform) as hold:
+        big = submit(platform, "cs-big", points=20_000)
+        run_id = wait_run_started_with_schema(platform, big)
+        hold.wait_run_blocked()
+        small = [submit(platform, f"cs-small{i}", rows=30) for i in range(2)]
+        wait_until(
+            lambda: all(platform.runs(tags={"batch_id": b.batch_id}) for b in small),
+            TIMEOUT,
+            describe="runs requested for the small batches",
+        )
+        (big_run,) = [
+            r for r in platform.runs(tags={"batch_id": big.batch_id}) if r.run_id == run_id
+        ]
+        assert big_run.status == "STARTED", big_run
+        platform.stack.stop_code_server("asset_lanes", kill=crash)
+    platform.stack.start_code_server("asset_lanes")
     batches = [big, *small]
     # SIGTERM: the run may finish, or its worker report the interruption as it dies.
     # SIGKILL: the worker dies with its server and nobody reports that run's end; its
