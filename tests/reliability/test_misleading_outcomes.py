@@ -378,6 +378,26 @@ def test_user_messages_are_one_clean_sentence_with_the_chain_kept_apart() -> Non
     assert "temporary problem" in user_message(ConnectionResetError("reset by peer"))
 
 
+def test_a_platform_defect_is_not_blamed_on_the_batch() -> None:
+    from etl_pipeline.failures import is_permanent, technical_detail, user_message
+
+    try:
+        {"files": []}["files"].items()
+    except AttributeError as exc:
+        message, detail = user_message(exc), technical_detail(exc)
+        permanent = is_permanent(exc)
+    assert message.startswith(
+        "the platform failed on an internal error (AttributeError: 'list' object has no "
+        "attribute 'items'), not on the batch"
+    )
+    # Retrying a defect repeats it; the operator gets where it is.
+    assert permanent
+    assert "builtins.AttributeError" in detail
+    assert "Traceback (most recent call last)" in detail
+    assert "test_a_platform_defect_is_not_blamed_on_the_batch" in detail
+    assert "Traceback" not in user_message(ValueError("files[0]: bad"))
+
+
 def test_dagster_failure_carries_the_sentence_and_is_not_retried() -> None:
     import dagster as dg
 

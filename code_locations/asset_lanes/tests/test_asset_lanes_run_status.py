@@ -177,6 +177,30 @@ def test_failure_sensor_records_the_real_step_error(lanes) -> None:
     assert not lanes.run_schema_exists(result.run_id)
 
 
+def test_failure_sensor_tells_a_platform_defect_from_bad_input(lanes, monkeypatch) -> None:
+    """A defect in the platform's code fails the run with a sentence that does not blame the
+    batch, and the ledger keeps the traceback that names where it is."""
+    import etl_spatial.loader
+
+    def defect(*args: Any, **kwargs: Any) -> None:
+        return [].items()  # the class of defect: a value of the wrong type
+
+    monkeypatch.setattr(etl_spatial.loader, "load_vector", defect)
+    request = _requested(lanes, "defect_1")
+    result = _execute(lanes, request)
+    assert not result.success
+
+    _evaluate(lanes, asset_lanes_run_failure_sensor, result.run_id, dg.DagsterEventType.RUN_FAILURE)
+
+    record = lanes.ledger.get_run(result.run_id)
+    assert record.status == RunStatus.FAILURE
+    assert record.error.startswith("the platform failed on an internal error (AttributeError: ")
+    assert "not on the batch" in record.error and "Traceback" not in record.error
+    assert "traceback of AttributeError" in record.error_detail
+    assert "in defect" in record.error_detail and "[].items()" in record.error_detail
+    assert lanes.ledger.get_manifest("defect_1").error == record.error
+
+
 def test_retry_sensor_requests_a_run_lost_with_its_worker_and_the_retry_succeeds(lanes) -> None:
     """A started run failed from outside (as run monitoring fails a run whose worker stopped
     heartbeating): the retry sensor requests it again, and that request runs to v1."""

@@ -14,6 +14,7 @@ bad input, fails at once: re-reading the same bytes gives the same error.
 from __future__ import annotations
 
 import re
+import traceback
 
 MAX_USER_MESSAGE_CHARS = 1500
 
@@ -35,6 +36,43 @@ _TRANSIENT_TEXT = re.compile(
     r"Could not resolve host|network is unreachable",
     re.IGNORECASE,
 )
+
+
+# Exceptions that only a defect or a broken installation of the platform raises (its own
+# errors for bad input have their own classes): the uploader is told the batch is not at fault.
+_INTERNAL_TYPES: tuple[type[BaseException], ...] = (
+    AttributeError,
+    NameError,
+    ImportError,
+    AssertionError,
+)
+
+# The innermost frames of a traceback kept in ``technical_detail``: where a defect is.
+MAX_TRACEBACK_CHARS = 8_000
+
+
+_INTERNAL_NAMES = frozenset(
+    {t.__name__ for t in _INTERNAL_TYPES} | {"ModuleNotFoundError", "UnboundLocalError"}
+)
+
+
+def is_internal(exc: BaseException) -> bool:
+    """Whether ``exc`` is a defect of the platform rather than a problem of the batch."""
+    return isinstance(exc, _INTERNAL_TYPES)
+
+
+def is_internal_class(name: str) -> bool:
+    """:func:`is_internal` for an error known by its class name only (Dagster's run log)."""
+    return name in _INTERNAL_NAMES
+
+
+def internal_error_message(class_name: str, text: str) -> str:
+    """The uploader's sentence for a defect of the platform: not the batch's fault."""
+    return (
+        f"the platform failed on an internal error ({class_name}: {text}), not on the batch: "
+        "re-execute the run, and tell the platform team (the run's error detail has the "
+        "traceback)"
+    )
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
@@ -125,6 +163,8 @@ def user_message(exc: BaseException) -> str:
     An operational failure says so, since the fix is not in the batch.
     """
     text = clean_text(str(exc)) or type(exc).__name__
+    if is_internal(exc):
+        return internal_error_message(type(exc).__name__, text)
     if not is_permanent(exc) and type(exc).__module__.split(".")[0] != "dagster":
         return (
             f"the platform hit a temporary problem ({text}); nothing is wrong with the batch "
@@ -135,7 +175,8 @@ def user_message(exc: BaseException) -> str:
 
 def technical_detail(exc: BaseException) -> str:
     """The whole chain, for the run log and ``error_detail``: each exception's class and
-    message, outermost first."""
+    message, outermost first; then the end of the traceback (where a defect is), which
+    Dagster's run log keeps but the ledger would otherwise lose."""
     parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -143,4 +184,7 @@ def technical_detail(exc: BaseException) -> str:
         seen.add(id(current))
         parts.append(f"{type(current).__module__}.{type(current).__qualname__}: {current}")
         current = current.__cause__ or current.__context__
-    return "\ncaused by: ".join(parts)
+    detail = "\ncaused by: ".join(parts)
+    if exc.__traceback__ is not None:
+        detail += "\n\n" + "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:]
+    return detail

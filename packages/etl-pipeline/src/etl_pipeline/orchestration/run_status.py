@@ -31,7 +31,12 @@ def run_error(instance: dg.DagsterInstance, run_id: str, fallback: str | None) -
     that outlived its retries, told as such. The step keys, exception classes and causes go
     to ``detail`` only.
     """
-    from etl_pipeline.failures import clean_text
+    from etl_pipeline.failures import (
+        MAX_TRACEBACK_CHARS,
+        clean_text,
+        internal_error_message,
+        is_internal_class,
+    )
 
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=10
@@ -45,14 +50,21 @@ def run_error(instance: dg.DagsterInstance, run_id: str, fallback: str | None) -
         failure = getattr(data, "user_failure_data", None)
         if error is None and failure is None:
             continue
-        chain = []
+        chain, innermost = [], None
         cause = error
         while cause is not None:
             chain.append(f"{cause.cls_name}: {cause.message.strip()}")
-            cause = cause.cause
-        details.append(f"{event.step_key}: " + "\ncaused by: ".join(chain))
+            innermost, cause = cause, cause.cause
+        detail = f"{event.step_key}: " + "\ncaused by: ".join(chain)
+        if innermost is not None and innermost.stack:
+            # Where the innermost error was raised: a defect's location (the run log has all).
+            stack = "".join(innermost.stack)[-MAX_TRACEBACK_CHARS:]
+            detail += f"\ntraceback of {innermost.cls_name}:\n{stack}"
+        details.append(detail)
         if failure is not None and failure.description:
             message = clean_text(failure.description)
+        elif innermost is not None and is_internal_class(innermost.cls_name):
+            message = internal_error_message(innermost.cls_name, clean_text(innermost.message))
         else:
             message = (
                 "the platform hit a temporary problem and the step failed after its retries "
