@@ -1,9 +1,12 @@
 """Lake writers: GeoParquet 1.1, Parquet and Cloud-Optimized GeoTIFF.
 
-GeoParquet is written by geopandas (its ``geo`` metadata: PROJJSON CRS, bbox, geometry types and
-a bbox covering column), zstd-compressed, rows sorted along a Hilbert curve so row-group
-statistics of the covering column prune well, row groups of about 100k rows. COGs come from
-GDAL's COG driver and are validated structurally before they count as written.
+:func:`write_geoparquet` writes a GeoDataFrame through geopandas (its ``geo`` metadata: PROJJSON
+CRS, bbox, geometry types and a bbox covering column), zstd-compressed, rows sorted along a
+Hilbert curve so row-group statistics of the covering column prune well, row groups of about
+100k rows. It needs the ``etl-spatial[geodataframe]`` extra; the lanes do not use it (they
+stream from PostGIS through :mod:`etl_spatial.geoparquet_stream`), so deployed run workers
+carry neither geopandas nor pandas. COGs come from GDAL's COG driver and are validated
+structurally before they count as written.
 """
 
 from __future__ import annotations
