@@ -63,7 +63,7 @@ ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
 
 
 def points_geojson(n: int, tag: str) -> bytes:
-    """A GeoJSON FeatureCollection of ``n`` points (large ``n``: a load that takes a while)."""
+    """A GeoJSON FeatureCollection of ``n`` points."""
     head = b'{"type":"FeatureCollection","features":['
     parts = [
         b'{"type":"Feature","properties":{"k":%d,"tag":"%s"},'

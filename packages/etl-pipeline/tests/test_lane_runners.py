@@ -222,6 +222,74 @@ def test_failing_input_leaves_no_schema_and_no_lake_object(services: Services) -
     assert services.ledger.versions("broken") == []
 
 
+PLACES = ["S\u00e3o Paulo", "K\u00f6ln", "caf\u00e9 \u20ac5"]  # the euro sign is cp1252 only
+
+
+def _cp1252_shapefile_zip(tmp_path: Path) -> bytes:
+    """A zipped Shapefile whose .dbf is cp1252 and that has no .cpg (as many exports are)."""
+    import zipfile
+
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"name": PLACES}, geometry=[shapely.Point(i, i) for i in range(3)], crs=4326
+    )
+    path = tmp_path / "places.shp"
+    pyogrio.write_dataframe(frame, path, encoding="CP1252")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for part in ("shp", "shx", "dbf", "prj"):
+            archive.write(path.with_suffix(f".{part}"), f"places.{part}")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["pipe_csv", "shapefile_zip"])
+def test_vector_text_in_the_declared_encoding_and_delimiter(
+    services: Services, tmp_path: Path, kind: str
+) -> None:
+    """``files[].options.encoding`` (and a CSV's ``delimiter``) reach GDAL: the lake holds the
+    characters the file meant, not mojibake or a refusal."""
+    import pyarrow.parquet as pq
+
+    if kind == "pipe_csv":
+        text = "lon|lat|name\n" + "".join(f"{i}.5|{i}|{n}\n" for i, n in enumerate(PLACES))
+        name, body = "places.csv", text.encode("cp1252")
+        spec = {"type": "vector", "format": "CSV", "crs": "EPSG:4326"}
+        spec["options"] = {"encoding": "cp1252", "delimiter": "|"}
+    else:
+        name, body = "places.zip", _cp1252_shapefile_zip(tmp_path)
+        spec = {"type": "vector", "format": "Shapefile", "options": {"encoding": "cp1252"}}
+    submit(
+        services, f"places_{kind}", {name: body}, intent="ingest_vector",
+        metadata={"tags": {"dataset_id": f"places_{kind}"}}, file_specs=[spec],
+    )  # fmt: skip
+    run = take_in(services, "spatial")
+    result = run_batch(run, "spatial")
+    table = pq.read_table(read_lake(services, result.asset.s3_key, tmp_path))
+    assert sorted(table.column("name").to_pylist()) == sorted(PLACES)
+    assert no_run_schema_left(services, run)
+
+
+def test_vector_text_that_is_not_utf8_is_refused_with_what_to_declare(
+    services: Services, tmp_path: Path
+) -> None:
+    submit(
+        services, "places_undeclared", {"places.zip": _cp1252_shapefile_zip(tmp_path)},
+        intent="ingest_vector", metadata={"tags": {"dataset_id": "places_undeclared"}},
+        file_specs=[{"type": "vector", "format": "Shapefile"}],
+    )  # fmt: skip
+    run = take_in(services, "spatial")
+    with pytest.raises(
+        Exception, match=r"^files\[0\] \(s3://.*places\.zip\) has text that is not UTF-8"
+    ) as raised:
+        run_batch(run, "spatial")
+    assert "files[].options.encoding" in str(raised.value)
+    assert no_run_schema_left(services, run)
+    assert services.ledger.versions("places_undeclared") == []
+
+
 def test_tabular_csv_to_parquet_keeps_leading_zeros(services: Services, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 

@@ -94,7 +94,7 @@ class SubmissionPlan:
 
 @dataclass(frozen=True)
 class FileOptionsInput:
-    """Reader options for delimited text (all optional)."""
+    """Reader options for text: encoding, CSV delimiter and geometry columns (all optional)."""
 
     delimiter: str | None = None
     encoding: str | None = None

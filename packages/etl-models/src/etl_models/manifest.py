@@ -80,7 +80,8 @@ class _Strict(BaseModel):
 
 
 class FileOptions(_Strict):
-    """Reader options for delimited text (CSV with coordinates, tabular CSV)."""
+    """Reader options for text: the file's encoding (CSV, GeoJSON and a Shapefile's .dbf; it
+    overrides a missing or wrong .cpg), a CSV's delimiter and a vector CSV's geometry columns."""
 
     delimiter: StrictStr = Field(",", min_length=1, max_length=1)
     encoding: StrictStr = Field("utf-8", pattern=r"^[A-Za-z0-9_.:-]{1,32}$")

@@ -15,10 +15,13 @@ checks row counts and describes the result (``load_vector``, ``LoadReport``);
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl_spatial.arrow_load import (
@@ -43,6 +46,7 @@ from etl_spatial.vector_inspection import (
     inspect_layer,
 )
 from etl_spatial.vector_source import VectorLoadError, VectorSource
+from etl_spatial.vector_text import needs_rewrite, prepare_text_source
 
 if TYPE_CHECKING:
     from etl_spatial.postgis import Postgis, RunSchema
@@ -192,6 +196,7 @@ def load_vector(
     table: str = RAW_TABLE,
     timeout: float = DEFAULT_TIMEOUT,
     keep_source_names: bool = False,
+    workdir: Path | None = None,
 ) -> LoadReport:
     """Load ``sources`` into ``schema.table`` (UNLOGGED, no index, geometry column ``geom``).
 
@@ -199,9 +204,32 @@ def load_vector(
     gdal_s3_env`); the PostgreSQL password goes to GDAL as ``PGPASSWORD``, never in argv.
     ``declared_crs`` is the manifest's ``crs``: one value for all files or one per file.
     ``keep_source_names`` loads attribute names as the file has them (no laundering).
+    ``workdir`` holds the UTF-8 copies of files with another declared encoding or delimiter
+    (:mod:`etl_spatial.vector_text`); a temporary directory, removed afterwards, when ``None``.
     """
     if not sources:
         raise VectorLoadError("no vector files to load; the manifest lists none")
+    with contextlib.ExitStack() as cleanup:
+        if workdir is None and any(needs_rewrite(s) for s in sources):
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="etl-text-")))
+        sources = [prepare_text_source(s, workdir, i) for i, s in enumerate(sources)]
+        return _load_vector(
+            postgis, schema, sources, gdal_env=gdal_env, declared_crs=declared_crs,
+            table=table, timeout=timeout, keep_source_names=keep_source_names,
+        )  # fmt: skip
+
+
+def _load_vector(
+    postgis: Postgis,
+    schema: RunSchema | str,
+    sources: Sequence[VectorSource],
+    *,
+    gdal_env: Mapping[str, str] | None,
+    declared_crs: str | Sequence[str | None] | None,
+    table: str,
+    timeout: float,
+    keep_source_names: bool,
+) -> LoadReport:
     schema_name = schema if isinstance(schema, str) else schema.name
     validate_identifier(schema_name, what="schema")
     validate_identifier(table, what="table name")

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from etl_spatial.gdal import run_gdal
+from etl_spatial.gdal import GdalError, run_gdal
 from etl_spatial.vector_source import VectorLoadError, VectorSource
+from etl_spatial.vector_text import non_utf8_error
 
 if TYPE_CHECKING:
     from etl_spatial.postgis import Postgis
@@ -39,7 +40,13 @@ def run_ogr2ogr(
         postgis, schema, table, info, append=append, assign_crs=assign_crs, promote=promote,
         launder=launder, fid=fid, geometry=geometry,
     )  # fmt: skip
-    completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
+    try:
+        completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
+    except GdalError as exc:
+        refused = non_utf8_error(info.source, exc.stderr)
+        if refused is not None:
+            raise refused from exc
+        raise
     refuse_unresolved_crs(info, completed.stderr)
 
 

@@ -37,7 +37,10 @@ class VectorSource:
     error messages call the file (e.g. ``files[0] (s3://landing-zone/b/roads.gpkg)``); it defaults
     to ``path``. ``member`` names the dataset inside a zip archive (``files[].member``). For
     CSV, coordinates come from lon/lat (``x_column``/``y_column``) or WKT
-    (``wkt_column``) columns, detected by common names when not given.
+    (``wkt_column``) columns, detected by common names when not given. ``encoding`` (a Python
+    codec name) and ``delimiter`` are the manifest's reader options: a Shapefile is read in
+    ``encoding``; a CSV or GeoJSON that needs them is rewritten first
+    (:func:`etl_spatial.vector_text.prepare_text_source`).
     """
 
     path: str
@@ -48,6 +51,8 @@ class VectorSource:
     x_column: str | None = None
     y_column: str | None = None
     wkt_column: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
 
     @property
     def name(self) -> str:
@@ -65,8 +70,20 @@ class VectorSource:
             )
         return FORMAT_DRIVERS[key]
 
+    @property
+    def driver_or_guess(self) -> str | None:
+        """:attr:`driver`, else the driver the path's extension names (``.shp``, ``.csv``)."""
+        if self.format is not None:
+            return self.driver
+        return FORMAT_DRIVERS.get(self.path.rsplit(".", 1)[-1].lower())
+
     def open_options(self) -> dict[str, str]:
-        """GDAL dataset open options (CSV geometry columns and type detection)."""
+        """GDAL dataset open options (CSV geometry columns and type detection; a Shapefile's
+        declared encoding, which overrides its ``.cpg``)."""
+        if self.encoding and self.driver_or_guess == "ESRI Shapefile":
+            from etl_spatial.vector_text import gdal_encoding
+
+            return {"ENCODING": gdal_encoding(self.encoding)}
         if self.driver != "CSV":
             return {}
         xs = (self.x_column,) if self.x_column else CSV_X_NAMES

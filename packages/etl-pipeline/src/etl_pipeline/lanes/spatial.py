@@ -85,6 +85,8 @@ class VectorSteps(LaneSteps[VectorState]):
                 x_column=f.options.x_column if f.options else None,
                 y_column=f.options.y_column if f.options else None,
                 wkt_column=f.options.wkt_column if f.options else None,
+                encoding=f.options.encoding if f.options else None,
+                delimiter=f.options.delimiter if f.options else None,
             )
             for i, f in enumerate(manifest.files)
         ]
@@ -97,6 +99,7 @@ class VectorSteps(LaneSteps[VectorState]):
             keep_source_names=work.recipe.params.keep_source_names,
             # A 50 GB source must not hit a limit sized for a small one.
             timeout=timeout_for_size(sum(i.size for i in work.provenance.inputs)),
+            workdir=work.tmp,  # UTF-8 copies of files with another declared encoding
         )
         run.log(f"loaded {loaded.row_count} features ({loaded.source_crs})")
         return VectorState(loaded)
