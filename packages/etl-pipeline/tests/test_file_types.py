@@ -89,6 +89,42 @@ def test_format_must_match_type():
     assert "GPKG" in message
 
 
+def test_reader_options_the_format_cannot_use_are_refused():
+    found = problems(
+        doc(
+            vector(
+                "roads.gpkg", options={"encoding": "cp1252", "x_column": "lon", "y_column": "y"}
+            ),
+            vector("roads.geojson", options={"delimiter": ";", "wkt_column": "wkt"}),
+        )
+    )
+    assert "geometry columns apply to vector CSV files only" in found["files[0].options.x_column"]
+    assert "a vector GPKG file" in found["files[0].options.x_column"]
+    assert "UTF-8 by definition" in found["files[0].options.encoding"]
+    assert "a delimiter applies to CSV files only" in found["files[1].options.delimiter"]
+    assert "files[1].options.wkt_column" in found
+    tabular = {"path": "s3://landing-zone/b_1/t.csv", "type": "tabular"}
+    refused = problems(doc({**tabular, "options": {"x_column": "lon", "y_column": "lat"}},
+                           intent="ingest_tabular"))  # fmt: skip
+    assert "a tabular CSV file" in refused["files[0].options.x_column"]
+
+
+def test_reader_options_the_format_uses_are_accepted():
+    ok = [
+        vector(
+            "pts.csv",
+            options={"delimiter": "|", "encoding": "cp1252", "x_column": "lon", "y_column": "lat"},
+        ),
+        vector("roads.zip", options={"encoding": "latin-1"}),
+        vector("roads.geojson", options={"encoding": "utf-16"}),
+        vector("roads.gpkg", options={"encoding": "utf-8", "delimiter": ","}),  # the defaults
+    ]
+    assert not [f for f in problems(doc(*ok)) if ".options." in f]
+    tabular = {"path": "s3://landing-zone/b_1/t.csv", "type": "tabular"}
+    both = {"delimiter": ";", "encoding": "cp1252"}
+    assert problems(doc({**tabular, "options": both}, intent="ingest_tabular")) == {}
+
+
 def test_format_must_be_inferable():
     message = problems(doc(vector("x.dat")))["files[0].format"]
     assert "cannot infer a vector format from extension '.dat'" in message

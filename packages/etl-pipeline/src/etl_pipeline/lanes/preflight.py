@@ -33,6 +33,7 @@ def preflight(manifest: Manifest) -> Preflight:
     if problems:  # no recipe, format or lane can be judged for a file type nobody reads
         return Preflight([*problems, *_crs_problems(manifest)], notes)
     problems.extend(_format_problems(manifest))
+    problems.extend(_option_problems(manifest))
     problems.extend(_count_problems(manifest))
     try:
         recipe = recipe_for_manifest(manifest)
@@ -86,6 +87,46 @@ def _format_problems(manifest: Manifest) -> list[FieldError]:
                 f"set files[].format (one of {allowed})"
             )
         problems.append(FieldError(f"files[{i}].format", message))
+    return problems
+
+
+# Which reader options a file's format can use: the rest would be ignored, so they are refused.
+_GEOMETRY_COLUMNS = ("x_column", "y_column", "wkt_column")
+_ENCODED_FORMATS = frozenset({"CSV", "GeoJSON", "ESRI Shapefile"})
+
+
+def _option_problems(manifest: Manifest) -> list[FieldError]:
+    """``files[].options`` a file cannot use (geometry columns outside a vector CSV, a delimiter
+    outside CSV, an encoding for binary formats): named, not silently ignored."""
+    from etl_models.manifest import canonical_encoding
+    from etl_pipeline.lanes.registry import canonical_format
+
+    problems = []
+    for i, f in enumerate(manifest.files):
+        fmt = canonical_format(f.type, f.format, f.member or f.path)
+        if f.options is None or fmt is None:
+            continue
+        given = f.options.model_fields_set
+        what = f"a {f.type} {fmt} file"
+        for name in _GEOMETRY_COLUMNS:
+            if name in given and not (f.type == "vector" and fmt == "CSV"):
+                problems.append(FieldError(
+                    f"files[{i}].options.{name}",
+                    f"geometry columns apply to vector CSV files only, and this is {what}; "
+                    "remove it",
+                ))  # fmt: skip
+        if "delimiter" in given and fmt != "CSV" and f.options.delimiter != ",":
+            problems.append(FieldError(
+                f"files[{i}].options.delimiter",
+                f"a delimiter applies to CSV files only, and this is {what}; remove it",
+            ))  # fmt: skip
+        utf8 = canonical_encoding(f.options.encoding) == "utf-8"
+        if "encoding" in given and fmt not in _ENCODED_FORMATS and not utf8:
+            problems.append(FieldError(
+                f"files[{i}].options.encoding",
+                f"an encoding applies to CSV, GeoJSON and Shapefile files only, and this is "
+                f"{what}, whose text is UTF-8 by definition; remove it",
+            ))  # fmt: skip
     return problems
 
 
