@@ -107,6 +107,11 @@ def test_reader_options_the_format_cannot_use_are_refused():
     refused = problems(doc({**tabular, "options": {"x_column": "lon", "y_column": "lat"}},
                            intent="ingest_tabular"))  # fmt: skip
     assert "a tabular CSV file" in refused["files[0].options.x_column"]
+    refused = problems(doc({**tabular, "crs": "EPSG:4326", "layer": "t"}, intent="ingest_tabular"))
+    assert "a tabular file has no geometry" in refused["files[0].crs"]
+    assert "layers exist in vector files only" in refused["files[0].layer"]
+    raster = {"path": "s3://landing-zone/b_1/dem.tif", "type": "raster", "layer": "band1"}
+    assert "files[0].layer" in problems(doc(raster, intent="ingest_raster"))
 
 
 def test_reader_options_the_format_uses_are_accepted():

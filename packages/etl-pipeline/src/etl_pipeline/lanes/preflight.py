@@ -96,13 +96,24 @@ _ENCODED_FORMATS = frozenset({"CSV", "GeoJSON", "ESRI Shapefile"})
 
 
 def _option_problems(manifest: Manifest) -> list[FieldError]:
-    """``files[].options`` a file cannot use (geometry columns outside a vector CSV, a delimiter
-    outside CSV, an encoding for binary formats): named, not silently ignored."""
+    """Fields and ``files[].options`` a file cannot use (a layer outside vector files, a CRS for
+    a table, geometry columns outside a vector CSV, a delimiter outside CSV, an encoding for
+    binary formats): named, not silently ignored."""
     from etl_models.manifest import canonical_encoding
     from etl_pipeline.lanes.registry import canonical_format
 
     problems = []
     for i, f in enumerate(manifest.files):
+        if f.layer is not None and f.type != "vector":
+            problems.append(FieldError(
+                f"files[{i}].layer", f"layers exist in vector files only, and this is a {f.type} "
+                "file; remove it",
+            ))  # fmt: skip
+        if f.crs is not None and f.type == "tabular":
+            problems.append(FieldError(
+                f"files[{i}].crs", "a tabular file has no geometry for a CRS to apply to; remove "
+                "it, or give a CSV with coordinate columns the type 'vector'",
+            ))  # fmt: skip
         fmt = canonical_format(f.type, f.format, f.member or f.path)
         if f.options is None or fmt is None:
             continue
