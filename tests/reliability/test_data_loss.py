@@ -185,7 +185,16 @@ def test_a_truncated_shapefile_fails_naming_the_file_and_the_lost_rows(
 ) -> None:
     _, _, error, run_id = submit_and_run(lab, "pts.zip", truncated_shapefile)
     assert_failed_cleanly(lab, error, run_id, r"18 of 40 features would be lost")
-    assert "ETL_MAX_CORRUPT_ROWS" in str(error)
+    assert "a .shp shorter than its .dbf" in str(error) and "ETL_MAX_CORRUPT_ROWS" in str(error)
+
+
+def test_csv_rows_with_blank_coordinates_fail_saying_so(lab: Lab) -> None:
+    body = b"lon,lat,name\n144.9,-37.8,a\n,,b\n144.8,abc,c\n145.0,-37.7,d\n"
+    _, _, error, run_id = submit_and_run(lab, "sites.csv", body, crs="EPSG:4326")
+    assert_failed_cleanly(
+        lab, error, run_id, r"2 of 4 features would be lost: 2 have blank or unreadable coordinates"
+    )
+    assert ".shp" not in str(error)
 
 
 @pytest.mark.reliability

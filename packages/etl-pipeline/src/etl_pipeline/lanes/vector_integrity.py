@@ -48,6 +48,24 @@ def describe_files(files: Sequence[Mapping[str, Any]]) -> str:
     return " and ".join(labels) if labels else "the batch's files"
 
 
+# What a feature without geometry most likely is, by the driver that read it: the user fixes
+# a blank CSV cell differently from a truncated Shapefile.
+_MISSING_GEOMETRY = {
+    "CSV": "blank or unreadable coordinates (an empty or non-numeric x/y cell, or WKT that "
+    "does not parse)",
+    "GeoJSON": 'a null geometry ("geometry": null)',
+    "ESRI Shapefile": "no readable shape (a null shape record, or a .shp shorter than its .dbf)",
+}
+_MISSING_GEOMETRY_OTHER = "no geometry (NULL in the file)"
+
+
+def missing_geometry_reason(files: Sequence[Mapping[str, Any]]) -> str:
+    """Why features of these files have no geometry, in the terms of their format(s)."""
+    drivers = sorted({str(f.get("driver") or "") for f in files})
+    reasons = [_MISSING_GEOMETRY.get(d, _MISSING_GEOMETRY_OTHER) for d in drivers]
+    return " or ".join(dict.fromkeys(reasons)) or _MISSING_GEOMETRY_OTHER
+
+
 def check_corrupt_rows(files: Sequence[Mapping[str, Any]], transform: Any) -> None:
     """Fail the batch when more rows were lost to corruption than allowed."""
     lost = transform.corrupt_count
@@ -56,10 +74,7 @@ def check_corrupt_rows(files: Sequence[Mapping[str, Any]], transform: Any) -> No
         return
     parts = []
     if transform.dropped_null_count:
-        parts.append(
-            f"{transform.dropped_null_count} have no readable geometry (a truncated or "
-            "corrupt file, e.g. a .shp shorter than its .dbf)"
-        )
+        parts.append(f"{transform.dropped_null_count} have {missing_geometry_reason(files)}")
     if transform.dropped_nonfinite_count:
         parts.append(f"{transform.dropped_nonfinite_count} have NaN or infinite coordinates")
     if transform.dropped_source_empty_count:
