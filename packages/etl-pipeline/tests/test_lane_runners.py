@@ -272,6 +272,28 @@ def test_vector_text_in_the_declared_encoding_and_delimiter(
     assert no_run_schema_left(services, run)
 
 
+def test_a_bbox_property_is_kept_beside_the_covering(services: Services, tmp_path: Path) -> None:
+    """A user's ``bbox`` attribute is the user's column; the covering column steps aside."""
+    import pyarrow.parquet as pq
+
+    feature = {
+        "type": "Feature",
+        "properties": {"bbox": "144.9,-37.9,145.0,-37.8", "name": "cbd"},
+        "geometry": {"type": "Point", "coordinates": [144.95, -37.85]},
+    }
+    body = json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+    submit(
+        services, "boxes_1", {"boxes.geojson": body}, intent="ingest_vector",
+        metadata={"tags": {"dataset_id": "boxes"}}, file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    result = run_batch(take_in(services, "spatial"), "spatial")
+    table = pq.read_table(read_lake(services, result.asset.s3_key, tmp_path))
+    assert table.column("bbox").to_pylist() == ["144.9,-37.9,145.0,-37.8"]
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["columns"]["geom"]["covering"]["bbox"]["xmin"] == ["geom_bbox", "xmin"]
+    assert table.column("geom_bbox").to_pylist()[0]["xmin"] == pytest.approx(144.95)
+
+
 def test_vector_text_that_is_not_utf8_is_refused_with_what_to_declare(
     services: Services, tmp_path: Path
 ) -> None:

@@ -229,16 +229,42 @@ def test_a_failed_export_leaves_no_file(postgis, run_id, tmp_path: Path, monkeyp
 
 
 @integration
-def test_a_reserved_bbox_column_is_refused(postgis, run_id, tmp_path: Path):
-    from etl_spatial.writers import WriterError
+def test_a_bbox_column_of_the_data_is_kept_and_the_covering_takes_another_name(
+    postgis, run_id, tmp_path: Path
+):
+    import pyarrow.parquet as pq
 
+    from etl_spatial.arrow_io import load_parquet
+    from etl_spatial.geoparquet_stream import covering_column
+
+    out = tmp_path / "x.parquet"
     with postgis.ephemeral_schema(run_id) as schema:
         with schema.connect() as conn:
-            conn.execute("CREATE TABLE t AS SELECT 1 AS bbox, 'POINT(1 2)'::geometry AS geom")
+            conn.execute(
+                "CREATE TABLE t AS SELECT 'user box' AS bbox, 7 AS geom_bbox, "
+                "'SRID=4326;POINT(1 2)'::geometry AS geom"
+            )
             conn.commit()
-        with pytest.raises(WriterError, match="reserved"):
-            export_geoparquet(postgis, schema, "t", tmp_path / "x.parquet", exclude=())
-    assert not (tmp_path / "x.parquet").exists()
+        export_geoparquet(postgis, schema, "t", out, exclude=())
+        load_parquet(postgis, schema, "back", out, geometry_column="geom")
+        with schema.connect() as conn:
+            back = conn.execute("SELECT bbox, geom_bbox FROM back").fetchall()
+            (columns,) = conn.execute(
+                "SELECT array_agg(column_name::text ORDER BY ordinal_position) FROM "
+                "information_schema.columns WHERE table_schema = %s AND table_name = 'back'",
+                (schema.name,),
+            ).fetchone()
+    table = pq.read_table(out)
+    assert table.column_names == ["bbox", "geom_bbox", "geom", "geom_bbox_2"]
+    assert table.column("bbox").to_pylist() == ["user box"]
+    covering = json.loads(table.schema.metadata[b"geo"])["columns"]["geom"]["covering"]
+    assert covering["bbox"]["xmin"] == ["geom_bbox_2", "xmin"]
+    assert table.column("geom_bbox_2").to_pylist() == [
+        {"xmin": 1.0, "ymin": 2.0, "xmax": 1.0, "ymax": 2.0}
+    ]
+    # Loaded back (the join lane's way in), the user's columns come back and the covering not.
+    assert back == [("user box", 7)] and "geom_bbox_2" not in columns
+    assert covering_column(["a", "geom"], "geom") == "bbox"
 
 
 @integration

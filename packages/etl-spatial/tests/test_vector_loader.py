@@ -317,3 +317,52 @@ def test_one_open_inspection_keeps_the_listing_errors(
     pyogrio.write_dataframe(frame, gpkg, layer="roads", driver="GPKG", append=True)
     with pytest.raises(VectorLoadError, match="has 2 layers"):
         inspect_layer(VectorSource(path=str(gpkg), format="GeoJSON"))
+
+
+@pytest.mark.parametrize(
+    ("properties", "keep_source_names", "message"),
+    [
+        ({"geom": "x"}, False, r"field 'geom' would be the column 'geom'"),
+        ({"GEOM": "x"}, False, r"field 'GEOM' would be the column 'geom'"),
+        ({"_etl_fid": 7}, True, r"field '_etl_fid' would be the column '_etl_fid'"),
+        (
+            {"p" * 63 + "_2020": 1, "p" * 63 + "_2021": 2},
+            False,
+            r"fields 'p+_2020' and 'p+_2021' are the same in their first 63 bytes",
+        ),
+    ],
+    ids=["geom", "laundered-geom", "fid", "cut-to-63-bytes"],
+)
+def test_field_names_the_table_cannot_hold_are_refused_before_loading(
+    postgis, run_id, tmp_path: Path, properties: dict, keep_source_names: bool, message: str
+):
+    path = tmp_path / "p.geojson"
+    path.write_text(json.dumps(_feature_collection([_point(1, 2, **properties)])))
+    source = VectorSource(path=str(path), label="files[0] (s3://landing-zone/b/p.geojson)")
+    with postgis.ephemeral_schema(run_id) as schema:
+        with pytest.raises(VectorLoadError, match=message) as raised:
+            load_vector(postgis, schema, [source], keep_source_names=keep_source_names)
+        assert not schema.table_exists("raw_data")
+    assert str(raised.value).startswith("files[0] (s3://landing-zone/b/p.geojson): field")
+
+
+def test_names_equal_once_laundered_are_told_apart_and_kept(postgis, run_id, tmp_path: Path):
+    """Not refused: GDAL numbers names that are equal in full, and a source name that only
+    differs from the geometry column's in case is another column."""
+    path = tmp_path / "p.geojson"
+    props = {"Name": "a", "name": "b", "NAME": "c", "Geom": "d"}
+    path.write_text(json.dumps(_feature_collection([_point(1, 2, **props)])))
+    loaded = {}
+    for keep in (False, True):
+        with postgis.ephemeral_schema(f"{run_id[:-1]}{int(keep)}") as schema:
+            source = VectorSource(path=str(path))
+            if keep:
+                report = load_vector(postgis, schema, [source], keep_source_names=True)
+            else:
+                with pytest.raises(VectorLoadError, match="field 'Geom' would be the column"):
+                    load_vector(postgis, schema, [source])
+                continue
+            with schema.connect(autocommit=True) as conn:
+                loaded = conn.execute(f'SELECT * FROM "{schema.name}".raw_data').fetchone()
+    assert [c["name"] for c in report.fields] == ["Name", "name2", "NAME3", "Geom", "geom"]
+    assert loaded[1:5] == ("a", "b", "c", "d")

@@ -208,11 +208,7 @@ def export_geoparquet(
         raise ArrowTransferError(
             f"{schema_name}.{table} has no geometry column {geometry_column!r}"
         )
-    if COVERING_COLUMN in names:
-        raise WriterError(
-            f"column {COVERING_COLUMN!r} is reserved for the GeoParquet bbox covering; "
-            "rename it before writing"
-        )
+    covering = covering_column(names, geometry_column)
     crs = srid_to_crs(postgis, table_srid(postgis, schema_name, table, geometry_column))
     query = _export_query(
         schema_name,
@@ -235,16 +231,19 @@ def export_geoparquet(
             attributes = [c.name for c in columns if not c.is_geometry]
             writer = pq.ParquetWriter(
                 path,
-                _output_schema(reader.schema, names),
+                _output_schema(reader.schema, names, covering),
                 compression=compression,
                 store_schema=False,
                 use_dictionary=attributes,
-                write_statistics=[*attributes, *(f"{COVERING_COLUMN}.{f}" for f in _BBOX_FIELDS)],
+                write_statistics=[*attributes, *(f"{covering}.{f}" for f in _BBOX_FIELDS)],
             )
             for batch in _regroup(reader, row_group_size):
                 tally.add(batch, geometry_column)
-                writer.write_table(_with_covering(batch, names), row_group_size=row_group_size)
-        writer.add_key_value_metadata({"geo": json.dumps(_geo(geometry_column, crs, tally))})
+                writer.write_table(
+                    _with_covering(batch, names, covering), row_group_size=row_group_size
+                )
+        geo = _geo(geometry_column, crs, tally, covering)
+        writer.add_key_value_metadata({"geo": json.dumps(geo)})
         writer.close()
         writer = None
     except BaseException:
@@ -401,15 +400,25 @@ def _regroup(reader: Iterable[pa.RecordBatch], rows_per_group: int) -> Iterator[
         yield pa.Table.from_batches(pending)
 
 
-def _output_schema(source: pa.Schema, names: Sequence[str]) -> pa.Schema:
-    """The file's columns: the table's, in order, then the ``bbox`` covering struct."""
+def covering_column(names: Sequence[str], geometry_column: str) -> str:
+    """The name of the bbox covering column: ``bbox``, unless the data has a column of that
+    name (kept as the user named it), then ``<geometry>_bbox`` and numbered variants. Readers
+    find it through the ``covering`` entry of the ``geo`` metadata, whatever its name."""
+    taken = set(names)
+    candidates = [COVERING_COLUMN, f"{geometry_column}_{COVERING_COLUMN}"]
+    candidates += [f"{geometry_column}_{COVERING_COLUMN}_{i}" for i in range(2, len(taken) + 3)]
+    return next(name for name in candidates if name not in taken)
+
+
+def _output_schema(source: pa.Schema, names: Sequence[str], covering: str) -> pa.Schema:
+    """The file's columns: the table's, in order, then the ``covering`` bbox struct."""
     import pyarrow as pa
 
     box = pa.struct([(name, pa.float64()) for name in _BBOX_FIELDS])
-    return pa.schema([*(source.field(n) for n in names), pa.field(COVERING_COLUMN, box)])
+    return pa.schema([*(source.field(n) for n in names), pa.field(covering, box)])
 
 
-def _with_covering(table: pa.Table, names: Sequence[str]) -> pa.Table:
+def _with_covering(table: pa.Table, names: Sequence[str], covering_name: str) -> pa.Table:
     """The output columns of ``table`` plus the GeoParquet 1.1 ``bbox`` struct column (NULL
     for NULL and empty geometries), chunk by chunk."""
     import pyarrow as pa
@@ -426,15 +435,15 @@ def _with_covering(table: pa.Table, names: Sequence[str]) -> pa.Table:
         )
     covering = pa.chunked_array(chunks, type=pa.struct([(n, pa.float64()) for n in _BBOX_FIELDS]))
     columns = [table.column(name) for name in names]
-    return pa.Table.from_arrays([*columns, covering], names=[*names, COVERING_COLUMN])
+    return pa.Table.from_arrays([*columns, covering], names=[*names, covering_name])
 
 
-def _geo(geometry_column: str, crs: Any, tally: GeometryTally) -> dict[str, Any]:
+def _geo(geometry_column: str, crs: Any, tally: GeometryTally, covering: str) -> dict[str, Any]:
     column: dict[str, Any] = {
         "encoding": "WKB",
         "geometry_types": sorted(tally.types),
         "covering": {
-            "bbox": {name: [COVERING_COLUMN, name] for name in _BBOX_FIELDS},
+            "bbox": {name: [covering, name] for name in _BBOX_FIELDS},
         },
     }
     # GeoParquet: an absent crs means OGC:CRS84, so an unknown CRS must be an explicit null.

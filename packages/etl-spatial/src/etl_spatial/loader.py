@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 RAW_TABLE = "raw_data"
 GEOMETRY_COLUMN = "geom"
 FID_COLUMN = "_etl_fid"
+MAX_COLUMN_BYTES = 63
+"""PostgreSQL's identifier limit (NAMEDATALEN - 1): longer names are cut, not refused."""
 """Serial key GDAL adds to loaded tables; dropped by exports (it is not source data)."""
 
 _PG_GEOMETRY_NAMES = {
@@ -245,6 +247,8 @@ def _load_vector(
     promote = _needs_promotion(infos)
 
     launder_names = not keep_source_names
+    for info in infos:
+        check_column_names(info, launder_names=launder_names)
     files = None
     if loader_choice(os.environ) == "auto":
         files = _load_with_arrow(
@@ -413,6 +417,32 @@ def _drop_table(postgis: Postgis, schema: str, table: str) -> None:
 
     with postgis.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(quote_identifier(schema, table)))
+
+
+def check_column_names(info: LayerInfo, *, launder_names: bool) -> None:
+    """Refuse field names the table cannot hold as they are: one that becomes the platform's
+    FID or geometry column, and two that PostgreSQL would make one by cutting them to its
+    63-byte limit (GDAL's error for either is a bare "specified more than once", or the
+    field silently taken as the FID)."""
+    seen: dict[str, tuple[str, str]] = {}  # cut name -> (full name, the file's name)
+    for field_info in info.fields:
+        name = launder(field_info.name) if launder_names else field_info.name
+        if name in (FID_COLUMN, GEOMETRY_COLUMN):
+            raise VectorLoadError(
+                f"{info.source.name}: field {field_info.name!r} would be the column {name!r}, "
+                "which the platform uses for the feature's key or geometry; rename the field "
+                "in the file and upload it again"
+            )
+        # Names equal in full are told apart by GDAL (``name``, ``name2``); names that differ
+        # only after the limit would become one column.
+        cut = name.encode("utf-8")[:MAX_COLUMN_BYTES].decode("utf-8", errors="ignore")
+        other, other_field = seen.setdefault(cut, (name, field_info.name))
+        if other != name:
+            raise VectorLoadError(
+                f"{info.source.name}: fields {other_field!r} and {field_info.name!r} are the same "
+                f"in their first {MAX_COLUMN_BYTES} bytes, all of a column name PostgreSQL keeps; "
+                "shorten or rename one of them and upload the file again"
+            )
 
 
 def launder(name: str) -> str:
