@@ -366,3 +366,56 @@ def test_names_equal_once_laundered_are_told_apart_and_kept(postgis, run_id, tmp
                 loaded = conn.execute(f'SELECT * FROM "{schema.name}".raw_data').fetchone()
     assert [c["name"] for c in report.fields] == ["Name", "name2", "NAME3", "Geom", "geom"]
     assert loaded[1:5] == ("a", "b", "c", "d")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("gbif.tsv", "gbifID\tdecimalLatitude\tdecimalLongitude\tspecies\n7\t-37.8\t144.9\tA b\n"),
+        ("arcgis.csv", "OBJECTID,POINT_X,POINT_Y\n7,144.9,-37.8\n"),
+        ("caps.csv", "ID,Longitude,Latitude\n7,144.9,-37.8\n"),
+    ],
+    ids=["darwin-core-tsv", "arcgis-xy", "capitalised"],
+)
+def test_csv_coordinate_columns_are_found_by_their_common_names(
+    postgis, run_id, tmp_path: Path, name: str, text: str
+):
+    path = tmp_path / name
+    path.write_text(text)
+    with postgis.ephemeral_schema(run_id) as schema:
+        report = load_vector(
+            postgis, schema, [VectorSource(path=str(path), format="CSV")], declared_crs="EPSG:4326"
+        )
+        with schema.connect(autocommit=True) as conn:
+            (point,) = conn.execute(
+                f'SELECT ST_AsText(geom) FROM "{schema.name}".raw_data'
+            ).fetchone()
+    assert point == "POINT(144.9 -37.8)" and report.row_count == 1
+
+
+def test_a_layer_without_geometry_says_what_to_do(postgis, run_id, tmp_path: Path):
+    import pandas as pd
+    import pyogrio
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("site,count\na,1\n")
+    gpkg = tmp_path / "t.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"site": ["a"], "count": [1]}), gpkg, layer="counts")
+    label = "files[0] (s3://landing-zone/b/t)"
+    cases = [
+        # Before the CRS is asked for: without coordinates, a CRS would not help.
+        (VectorSource(path=str(csv), format="CSV", label=label), None,
+         r"no coordinate columns were found among its columns \(site, count\); name them with "
+         r"files\[\]\.options\.x_column and y_column"),
+        (VectorSource(path=str(csv), format="CSV", label=label, x_column="lon", y_column="lat"),
+         "EPSG:4326",
+         r"the coordinate columns named in files\[\]\.options \(x_column 'lon', y_column 'lat'\) "
+         r"are not among its columns \(site, count\)"),
+        (VectorSource(path=str(gpkg), format="GPKG", label=label), "EPSG:4326",
+         r"layer 'counts' has no geometry column .* the file type 'tabular'"),
+    ]  # fmt: skip
+    with postgis.ephemeral_schema(run_id) as schema:
+        for source, crs, message in cases:
+            with pytest.raises(VectorLoadError, match=message):
+                load_vector(postgis, schema, [source], declared_crs=crs)
+        assert not schema.table_exists("raw_data")

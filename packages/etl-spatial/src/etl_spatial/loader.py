@@ -111,6 +111,9 @@ def check_batch(
     Returns the effective CRS (text for ``-a_srs``/comparison) and whether it was declared
     because the sources had none. Raises :class:`VectorLoadError` on any disagreement.
     """
+    for info in infos:
+        if info.geometry_type == "None":
+            raise VectorLoadError(_no_geometry(info))
     first = infos[0]
     first_fields = {f.name.lower(): f for f in first.fields}
     effective: list[str] = []
@@ -417,6 +420,39 @@ def _drop_table(postgis: Postgis, schema: str, table: str) -> None:
 
     with postgis.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(quote_identifier(schema, table)))
+
+
+def _no_geometry(info: LayerInfo) -> str:
+    """What to do about a layer without a geometry column, in the terms of its format."""
+    columns = ", ".join(f.name for f in info.fields[:12]) + (
+        ", ..." if len(info.fields) > 12 else ""
+    )
+    named = {
+        name: value
+        for name, value in (
+            ("x_column", info.source.x_column),
+            ("y_column", info.source.y_column),
+            ("wkt_column", info.source.wkt_column),
+        )
+        if value
+    }
+    if info.driver == "CSV" and named:
+        given = ", ".join(f"{name} {value!r}" for name, value in named.items())
+        return (
+            f"{info.source.name}: the coordinate columns named in files[].options ({given}) "
+            f"are not among its columns ({columns}); correct the names"
+        )
+    if info.driver == "CSV":
+        return (
+            f"{info.source.name}: no coordinate columns were found among its columns "
+            f"({columns}); name them with files[].options.x_column and y_column (e.g. 'lon' "
+            "and 'lat'), or wkt_column for a column of WKT geometries"
+        )
+    return (
+        f"{info.source.name}: layer {info.layer!r} has no geometry column (a table of "
+        "attributes only); submit it with the file type 'tabular', or pick a layer with "
+        "geometries with files[].layer"
+    )
 
 
 def check_column_names(info: LayerInfo, *, launder_names: bool) -> None:

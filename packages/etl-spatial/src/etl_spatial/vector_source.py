@@ -19,8 +19,10 @@ FORMAT_DRIVERS: Mapping[str, str] = {
     "flatgeobuf": "FlatGeobuf",
     "csv": "CSV",
 }
-CSV_X_NAMES = ("lon", "longitude", "lng", "long", "x", "easting")
-CSV_Y_NAMES = ("lat", "latitude", "y", "northing")
+# Coordinate columns found without options (GDAL matches them ignoring case): common names,
+# Darwin Core's (GBIF and biodiversity portals) and ArcGIS's "Add XY Coordinates".
+CSV_X_NAMES = ("lon", "longitude", "lng", "long", "x", "easting", "decimalLongitude", "POINT_X")
+CSV_Y_NAMES = ("lat", "latitude", "y", "northing", "decimalLatitude", "POINT_Y")
 CSV_WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "wkt_geom")
 
 
