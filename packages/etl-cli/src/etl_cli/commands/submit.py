@@ -140,7 +140,14 @@ def submit(
     y_column: Annotated[str | None, typer.Option("--y-column", help="CSV points: y.")] = None,
     wkt_column: Annotated[str | None, typer.Option("--wkt-column", help="CSV: WKT.")] = None,
     delimiter: Annotated[str | None, typer.Option("--delimiter", help="CSV delimiter.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding.")] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Text encoding of a CSV, GeoJSON or Shapefile .dbf that is not UTF-8 "
+            "(e.g. cp1252, latin-1); overrides a Shapefile's .cpg.",
+        ),
+    ] = None,
     title: TitleOption = None,
     description: DescriptionOption = None,
     project: ProjectOption = None,
