@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -272,6 +272,28 @@ def test_vector_text_in_the_declared_encoding_and_delimiter(
     assert no_run_schema_left(services, run)
 
 
+def test_the_same_bytes_in_a_corrected_encoding_are_a_new_version(
+    services: Services, tmp_path: Path
+) -> None:
+    """Read as latin-1 by mistake, then as cp1252: the correction is v2, not a duplicate."""
+    import pyarrow.parquet as pq
+
+    body = _cp1252_shapefile_zip(tmp_path)
+    names = {}
+    for batch, encoding in (("enc_1", "latin-1"), ("enc_2", "cp1252"), ("enc_3", "cp1252")):
+        spec = {"type": "vector", "format": "Shapefile", "options": {"encoding": encoding}}
+        submit(
+            services, batch, {"places.zip": body}, intent="ingest_vector",
+            metadata={"tags": {"dataset_id": "enc"}}, file_specs=[spec],
+        )  # fmt: skip
+        result = run_batch(take_in(services, "spatial"), "spatial")
+        table = pq.read_table(read_lake(services, result.asset.s3_key, tmp_path / batch))
+        names[batch] = (result.asset.version, result.deduplicated, table.column("name")[2])
+    assert names["enc_1"][:2] == (1, False) and names["enc_2"][:2] == (2, False)
+    assert names["enc_2"][2].as_py() == "caf\u00e9 \u20ac5" != names["enc_1"][2].as_py()
+    assert names["enc_3"][:2] == (2, True)
+
+
 def test_a_bbox_property_is_kept_beside_the_covering(services: Services, tmp_path: Path) -> None:
     """A user's ``bbox`` attribute is the user's column; the covering column steps aside."""
     import pyarrow.parquet as pq
@@ -292,6 +314,33 @@ def test_a_bbox_property_is_kept_beside_the_covering(services: Services, tmp_pat
     geo = json.loads(table.schema.metadata[b"geo"])
     assert geo["columns"]["geom"]["covering"]["bbox"]["xmin"] == ["geom_bbox", "xmin"]
     assert table.column("geom_bbox").to_pylist()[0]["xmin"] == pytest.approx(144.95)
+
+
+@pytest.mark.parametrize("member", ["stops.geojson", "export/stops.gpkg"])
+def test_a_zip_of_another_vector_format_is_read_without_a_format_or_member(
+    services: Services, tmp_path: Path, member: str
+) -> None:
+    """Portals zip GeoJSON and GeoPackages too: a zip without a Shapefile is read as the one
+    dataset it holds."""
+    import zipfile
+
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame({"stop": ["a", "b"]}, geometry=[shapely.Point(1, 2)] * 2, crs=4326)
+    local = tmp_path / PurePosixPath(member).name
+    frame.to_file(local, driver="GPKG" if member.endswith(".gpkg") else "GeoJSON")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.write(local, member)
+        archive.writestr("README.txt", "stops of the network")
+    batch = f"zipped_{PurePosixPath(member).suffix[1:]}"
+    submit(
+        services, batch, {"stops.zip": buffer.getvalue()}, intent="ingest_vector",
+        metadata={"tags": {"dataset_id": batch}}, file_specs=[{"type": "vector"}],
+    )  # fmt: skip
+    result = run_batch(take_in(services, "spatial"), "spatial")
+    assert result.asset.row_count == 2
 
 
 def test_vector_text_that_is_not_utf8_is_refused_with_what_to_declare(

@@ -125,16 +125,19 @@ def choose_member(
                 f"{', '.join(listed) or 'nothing'}; write the member as the zip lists it"
             )
         return member
-    extensions = VECTOR_EXTENSIONS.get(driver or "", None) or tuple(
-        ext for exts in VECTOR_EXTENSIONS.values() for ext in exts
-    )
-    candidates = [
-        m
-        for m in members
-        if m.lower().endswith(extensions)
-        and not m.startswith("__MACOSX/")
-        and not PurePosixPath(m).name.startswith("._")
-    ]
+    if driver is None:
+        # A zip whose format nobody declared: a Shapefile if it holds one (zips of shapefiles
+        # often carry a .csv or .json beside them), else its one dataset of any format.
+        extensions = VECTOR_EXTENSIONS["ESRI Shapefile"]
+        candidates = _datasets(members, extensions)
+        if not candidates:
+            extensions = tuple(ext for exts in VECTOR_EXTENSIONS.values() for ext in exts)
+            candidates = _datasets(members, extensions)
+    else:
+        extensions = VECTOR_EXTENSIONS.get(driver, ()) or tuple(
+            ext for exts in VECTOR_EXTENSIONS.values() for ext in exts
+        )
+        candidates = _datasets(members, extensions)
     if not candidates:
         raise ArchiveError(
             f"{name}: the zip holds no {driver or 'vector'} dataset "
@@ -174,3 +177,14 @@ def resolve_zip_member(
     if members is None:
         return f"{path}/{member}" if member else path
     return f"{path}/{choose_member(members, driver, member, name)}"
+
+
+def _datasets(members: list[str], extensions: tuple[str, ...]) -> list[str]:
+    """Members with one of ``extensions``, without macOS's resource-fork copies."""
+    return [
+        m
+        for m in members
+        if m.lower().endswith(extensions)
+        and not m.startswith("__MACOSX/")
+        and not PurePosixPath(m).name.startswith("._")
+    ]

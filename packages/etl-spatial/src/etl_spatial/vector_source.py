@@ -125,4 +125,7 @@ def resolve_source(
         raise VectorLoadError(str(exc)) from None
     if path == source.path:
         return source
-    return dataclasses.replace(source, path=path, label=source.name)
+    # A zip's format is its member's when the manifest named none (``.zip`` says only "zip").
+    guessed = path.rsplit(".", 1)[-1].lower()
+    fmt = source.format or (guessed if guessed in FORMAT_DRIVERS else None)
+    return dataclasses.replace(source, path=path, label=source.name, format=fmt)

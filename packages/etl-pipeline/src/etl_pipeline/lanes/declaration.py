@@ -140,6 +140,12 @@ def reading_choices(item: Any) -> dict[str, str]:
         "y_column": options.y_column if options else None,
         "wkt_column": options.wkt_column if options else None,
     }
+    if options is not None and item.type == "vector":
+        # The same bytes read in another encoding or with another delimiter are other data:
+        # a batch that corrects them must not be taken for the version it corrects. (A
+        # tabular recipe carries both in its params already.) Defaults are left out.
+        chosen["encoding"] = options.encoding if options.encoding != "utf-8" else None
+        chosen["delimiter"] = options.delimiter if options.delimiter != "," else None
     return {k: v for k, v in chosen.items() if v}
 
 

@@ -159,9 +159,15 @@ def canonical_format(file_type: str, declared: str | None, path: str) -> str | N
 def canonical_manifest(manifest: Manifest) -> Manifest:
     """``manifest`` with each file's format in its canonical spelling (``shp`` -> ``ESRI
     Shapefile``, inferred from the extension when absent), as the lanes read it. Formats
-    that cannot be resolved are left as given: ``preflight`` reports them."""
+    that cannot be resolved are left as given: ``preflight`` reports them. A ``.zip`` with
+    neither format nor member keeps none: its member decides (``etl_spatial.archives``)."""
     files = []
     for f in manifest.files:
+        if f.format is None and f.member is None and extension(f.path) == ".zip":
+            # What a zip holds is found when it is opened (a Shapefile, else its one
+            # dataset): its extension alone does not say.
+            files.append(f)
+            continue
         canonical = canonical_format(f.type, f.format, f.member or f.path)
         files.append(f.model_copy(update={"format": canonical or f.format}))
     return manifest.model_copy(update={"files": files})
