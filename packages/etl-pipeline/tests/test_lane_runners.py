@@ -260,7 +260,7 @@ def test_vector_text_in_the_declared_encoding_and_delimiter(
         spec["options"] = {"encoding": "cp1252", "delimiter": "|"}
     else:
         name, body = "places.zip", _cp1252_shapefile_zip(tmp_path)
-        spec = {"type": "vector", "format": "Shapefile", "options": {"encoding": "cp1252"}}
+        spec = {"type": "vector", "options": {"encoding": "cp1252"}}  # format from the zip
     submit(
         services, f"places_{kind}", {name: body}, intent="ingest_vector",
         metadata={"tags": {"dataset_id": f"places_{kind}"}}, file_specs=[spec],
