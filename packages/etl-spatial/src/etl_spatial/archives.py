@@ -20,6 +20,7 @@ VECTOR_EXTENSIONS: Mapping[str, tuple[str, ...]] = {
     "FlatGeobuf": (".fgb",),
     "CSV": (".csv",),
 }
+ALL_VECTOR_EXTENSIONS = tuple(ext for exts in VECTOR_EXTENSIONS.values() for ext in exts)
 
 
 class ArchiveError(ValueError):
@@ -131,12 +132,10 @@ def choose_member(
         extensions = VECTOR_EXTENSIONS["ESRI Shapefile"]
         candidates = _datasets(members, extensions)
         if not candidates:
-            extensions = tuple(ext for exts in VECTOR_EXTENSIONS.values() for ext in exts)
+            extensions = ALL_VECTOR_EXTENSIONS
             candidates = _datasets(members, extensions)
     else:
-        extensions = VECTOR_EXTENSIONS.get(driver, ()) or tuple(
-            ext for exts in VECTOR_EXTENSIONS.values() for ext in exts
-        )
+        extensions = VECTOR_EXTENSIONS.get(driver) or ALL_VECTOR_EXTENSIONS
         candidates = _datasets(members, extensions)
     if not candidates:
         raise ArchiveError(

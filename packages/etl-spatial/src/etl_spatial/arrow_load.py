@@ -35,6 +35,7 @@ from etl_spatial.gdal import (
     scrub_secrets,
 )
 from etl_spatial.identifiers import quote_identifier
+from etl_spatial.layer_checks import launder as launder_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,8 +120,6 @@ def plan_arrow_load(
     """The plan for ``info``, or why ``ogr2ogr`` must load it. ``epsg`` is the layer's
     effective CRS code (its own, or the manifest's when it has none); ``reserved`` are the
     column names the loader adds (FID and geometry)."""
-    from etl_spatial.loader import launder as launder_name
-
     if info.driver not in ARROW_DRIVERS:
         return f"driver {info.driver}"
     path = info.source.gdal_path()

@@ -15,10 +15,8 @@ checks row counts and describes the result (``load_vector``, ``LoadReport``);
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,20 +31,14 @@ from etl_spatial.arrow_load import (
     plan_arrow_load,
     srid_for_epsg,
 )
-from etl_spatial.crs import UnknownCrsError, crs_label, same_crs, validate_crs
+from etl_spatial.crs import crs_label
 from etl_spatial.gdal import DEFAULT_TIMEOUT
 from etl_spatial.identifiers import quote_identifier, validate_identifier
-from etl_spatial.ogr2ogr_load import run_ogr2ogr
-from etl_spatial.vector_inspection import (
-    GENERIC_TYPES,
-    LINEAL_TYPES,
-    POLYGONAL_TYPES,
-    LayerInfo,
-    base_geometry_type,
-    inspect_layer,
-)
+from etl_spatial.layer_checks import check_batch, check_column_names, launder, needs_promotion
+from etl_spatial.ogr2ogr_load import ogr2ogr_args, run_ogr2ogr
+from etl_spatial.vector_inspection import LayerInfo, inspect_layer
 from etl_spatial.vector_source import VectorLoadError, VectorSource
-from etl_spatial.vector_text import needs_rewrite, prepare_text_source
+from etl_spatial.vector_text import readable_sources
 
 if TYPE_CHECKING:
     from etl_spatial.postgis import Postgis, RunSchema
@@ -56,8 +48,6 @@ log = logging.getLogger(__name__)
 RAW_TABLE = "raw_data"
 GEOMETRY_COLUMN = "geom"
 FID_COLUMN = "_etl_fid"
-MAX_COLUMN_BYTES = 63
-"""PostgreSQL's identifier limit (NAMEDATALEN - 1): longer names are cut, not refused."""
 """Serial key GDAL adds to loaded tables; dropped by exports (it is not source data)."""
 
 _PG_GEOMETRY_NAMES = {
@@ -93,104 +83,6 @@ class LoadReport:
     """Loaded column -> its name in the source file (GDAL lower-cases and launders names)."""
 
 
-def _declared_crs_wkt(declared: str, label: str) -> str:
-    from etl_spatial.crs import parse_crs
-
-    try:
-        validate_crs(declared)
-    except UnknownCrsError as exc:
-        raise VectorLoadError(f"{label}: crs {exc}") from None
-    return parse_crs(declared).to_wkt()
-
-
-def check_batch(
-    infos: Sequence[LayerInfo], *, declared_crs: Sequence[str | None]
-) -> tuple[str | None, bool]:
-    """Check that the files of a batch can be appended into one table.
-
-    Returns the effective CRS (text for ``-a_srs``/comparison) and whether it was declared
-    because the sources had none. Raises :class:`VectorLoadError` on any disagreement.
-    """
-    for info in infos:
-        if info.geometry_type == "None":
-            raise VectorLoadError(_no_geometry(info))
-    first = infos[0]
-    first_fields = {f.name.lower(): f for f in first.fields}
-    effective: list[str] = []
-    used_declared = False
-    for info, declared in zip(infos, declared_crs, strict=True):
-        if info.crs is None:
-            if not declared:
-                raise VectorLoadError(
-                    f"file {info.source.name} has no CRS; set the file's crs in the manifest, "
-                    'e.g. "crs": "EPSG:4326"'
-                )
-            effective.append(_declared_crs_wkt(declared, info.source.name))
-            used_declared = True
-        else:
-            if declared and not same_crs(_declared_crs_wkt(declared, info.source.name), info.crs):
-                raise VectorLoadError(
-                    f"file {info.source.name} declares crs {declared!r} in the manifest but "
-                    f"the file itself is in {crs_label(info.crs)}; remove the manifest "
-                    "crs (it only fills in a missing CRS) or fix the file"
-                )
-            effective.append(info.crs)
-    for info, crs in zip(infos[1:], effective[1:], strict=True):
-        if not same_crs(crs, effective[0]):
-            raise VectorLoadError(
-                f"file {info.source.name} is in {crs_label(crs)} but {first.source.name} is in "
-                f"{crs_label(effective[0])}; files of one batch must share a CRS"
-            )
-        if info.geometry_family != first.geometry_family and "generic" not in {
-            info.geometry_family,
-            first.geometry_family,
-        }:
-            raise VectorLoadError(
-                f"file {info.source.name} has {info.geometry_type} geometries but "
-                f"{first.source.name} has {first.geometry_type}; split the batch by geometry type"
-            )
-        fields = {f.name.lower(): f for f in info.fields}
-        missing = sorted(set(first_fields) - set(fields))
-        extra = sorted(set(fields) - set(first_fields))
-        if missing or extra:
-            detail = []
-            if missing:
-                detail.append(f"lacks {', '.join(missing)}")
-            if extra:
-                detail.append(f"adds {', '.join(extra)}")
-            raise VectorLoadError(
-                f"file {info.source.name} {' and '.join(detail)} compared with "
-                f"{first.source.name}; files of one batch must have the same fields"
-            )
-        for name, fdef in fields.items():
-            if fdef.type != first_fields[name].type:
-                raise VectorLoadError(
-                    f"file {info.source.name}: field {fdef.name!r} is {fdef.type} but "
-                    f"{first_fields[name].type} in {first.source.name}; files of one batch must "
-                    "have the same field types"
-                )
-    return (effective[0] if effective else None), used_declared
-
-
-def _needs_promotion(infos: Sequence[LayerInfo]) -> bool:
-    """Whether polygons/lines may be mixed with their multi forms, so PROMOTE_TO_MULTI is needed.
-
-    Shapefiles do not distinguish Polygon from MultiPolygon (a "Polygon" layer holds both);
-    GeoPackage does not enforce its declared type (``ogr2ogr`` from a shapefile writes
-    MultiPolygons into a "Polygon" layer); generic layers (GeoJSON, WKT CSV) may hold anything;
-    and a batch may mix the two forms.
-    """
-    types = {base_geometry_type(info.geometry_type) for info in infos}
-    if any(
-        info.driver in {"ESRI Shapefile", "GPKG"} and info.geometry_family in {"polygon", "line"}
-        for info in infos
-    ):
-        return True
-    if types & GENERIC_TYPES:
-        return True
-    return len(types & POLYGONAL_TYPES) > 1 or len(types & LINEAL_TYPES) > 1
-
-
 def load_vector(
     postgis: Postgis,
     schema: RunSchema | str,
@@ -214,27 +106,6 @@ def load_vector(
     """
     if not sources:
         raise VectorLoadError("no vector files to load; the manifest lists none")
-    with contextlib.ExitStack() as cleanup:
-        if workdir is None and any(needs_rewrite(s) for s in sources):
-            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="etl-text-")))
-        sources = [prepare_text_source(s, workdir, i) for i, s in enumerate(sources)]
-        return _load_vector(
-            postgis, schema, sources, gdal_env=gdal_env, declared_crs=declared_crs,
-            table=table, timeout=timeout, keep_source_names=keep_source_names,
-        )  # fmt: skip
-
-
-def _load_vector(
-    postgis: Postgis,
-    schema: RunSchema | str,
-    sources: Sequence[VectorSource],
-    *,
-    gdal_env: Mapping[str, str] | None,
-    declared_crs: str | Sequence[str | None] | None,
-    table: str,
-    timeout: float,
-    keep_source_names: bool,
-) -> LoadReport:
     schema_name = schema if isinstance(schema, str) else schema.name
     validate_identifier(schema_name, what="schema")
     validate_identifier(table, what="table name")
@@ -245,30 +116,27 @@ def _load_vector(
         if len(declared) != len(sources):
             raise ValueError("declared_crs needs one entry per source")
 
-    infos = [inspect_layer(source, gdal_env=gdal_env) for source in sources]
-    crs_text, crs_declared = check_batch(infos, declared_crs=declared)
-    promote = _needs_promotion(infos)
-
     launder_names = not keep_source_names
-    for info in infos:
-        check_column_names(info, launder_names=launder_names)
-    files = None
-    if loader_choice(os.environ) == "auto":
-        files = _load_with_arrow(
-            postgis, schema_name, table, infos, declared, promote, launder_names, gdal_env, timeout
-        )
-    if files is None:
-        files = _load_with_ogr2ogr(
-            postgis,
-            schema_name,
-            table,
-            infos,
-            crs_text if crs_declared else None,
-            promote,
-            launder_names,
-            gdal_env,
-            timeout,
-        )
+    # GDAL reads UTF-8 copies of files with another declared encoding or delimiter.
+    with readable_sources(sources, workdir) as readable:
+        infos = [inspect_layer(source, gdal_env=gdal_env) for source in readable]
+        crs_text, crs_declared = check_batch(infos, declared_crs=declared)
+        promote = needs_promotion(infos)
+        for info in infos:
+            check_column_names(
+                info, launder_names=launder_names, reserved=(FID_COLUMN, GEOMETRY_COLUMN)
+            )
+        files = None
+        if loader_choice(os.environ) == "auto":
+            files = _load_with_arrow(
+                postgis, schema_name, table, infos, declared, promote, launder_names, gdal_env,
+                timeout,
+            )  # fmt: skip
+        if files is None:
+            files = _load_with_ogr2ogr(
+                postgis, schema_name, table, infos, crs_text if crs_declared else None, promote,
+                launder_names, gdal_env, timeout,
+            )  # fmt: skip
     loaded_total = sum(f["loaded_rows"] for f in files)
 
     srid, srs_text, column_types, geometry_types = _describe_loaded(postgis, schema_name, table)
@@ -307,7 +175,7 @@ def _load_with_ogr2ogr(
     files: list[dict[str, Any]] = []
     loaded_before = 0
     for index, info in enumerate(infos):
-        run_ogr2ogr(
+        args = ogr2ogr_args(
             postgis,
             schema,
             table,
@@ -318,9 +186,8 @@ def _load_with_ogr2ogr(
             launder=launder_names,
             fid=FID_COLUMN,
             geometry=GEOMETRY_COLUMN,
-            env=env,
-            timeout=timeout,
         )
+        run_ogr2ogr(info, args, env=env, timeout=timeout)
         total = _count_rows(postgis, schema, table)
         loaded = total - loaded_before
         loaded_before = total
@@ -420,71 +287,6 @@ def _drop_table(postgis: Postgis, schema: str, table: str) -> None:
 
     with postgis.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(quote_identifier(schema, table)))
-
-
-def _no_geometry(info: LayerInfo) -> str:
-    """What to do about a layer without a geometry column, in the terms of its format."""
-    columns = ", ".join(f.name for f in info.fields[:12]) + (
-        ", ..." if len(info.fields) > 12 else ""
-    )
-    named = {
-        name: value
-        for name, value in (
-            ("x_column", info.source.x_column),
-            ("y_column", info.source.y_column),
-            ("wkt_column", info.source.wkt_column),
-        )
-        if value
-    }
-    if info.driver == "CSV" and named:
-        given = ", ".join(f"{name} {value!r}" for name, value in named.items())
-        return (
-            f"{info.source.name}: the coordinate columns named in files[].options ({given}) "
-            f"are not among its columns ({columns}); correct the names"
-        )
-    if info.driver == "CSV":
-        return (
-            f"{info.source.name}: no coordinate columns were found among its columns "
-            f"({columns}); name them with files[].options.x_column and y_column (e.g. 'lon' "
-            "and 'lat'), or wkt_column for a column of WKT geometries"
-        )
-    return (
-        f"{info.source.name}: layer {info.layer!r} has no geometry column (a table of "
-        "attributes only); submit it with the file type 'tabular', or pick a layer with "
-        "geometries with files[].layer"
-    )
-
-
-def check_column_names(info: LayerInfo, *, launder_names: bool) -> None:
-    """Refuse field names the table cannot hold as they are: one that becomes the platform's
-    FID or geometry column, and two that PostgreSQL would make one by cutting them to its
-    63-byte limit (GDAL's error for either is a bare "specified more than once", or the
-    field silently taken as the FID)."""
-    seen: dict[str, tuple[str, str]] = {}  # cut name -> (full name, the file's name)
-    for field_info in info.fields:
-        name = launder(field_info.name) if launder_names else field_info.name
-        if name in (FID_COLUMN, GEOMETRY_COLUMN):
-            raise VectorLoadError(
-                f"{info.source.name}: field {field_info.name!r} would be the column {name!r}, "
-                "which the platform uses for the feature's key or geometry; rename the field "
-                "in the file and upload it again"
-            )
-        # Names equal in full are told apart by GDAL (``name``, ``name2``); names that differ
-        # only after the limit would become one column.
-        cut = name.encode("utf-8")[:MAX_COLUMN_BYTES].decode("utf-8", errors="ignore")
-        other, other_field = seen.setdefault(cut, (name, field_info.name))
-        if other != name:
-            raise VectorLoadError(
-                f"{info.source.name}: fields {other_field!r} and {field_info.name!r} are the same "
-                f"in their first {MAX_COLUMN_BYTES} bytes, all of a column name PostgreSQL keeps; "
-                "shorten or rename one of them and upload the file again"
-            )
-
-
-def launder(name: str) -> str:
-    """GDAL's PostgreSQL name laundering (LAUNDER=YES): lower case, ``'``, ``-`` and ``#``
-    become ``_``."""
-    return "".join("_" if c in "'-#" else c for c in name.lower())
 
 
 def source_names(info: LayerInfo, loaded: Sequence[str]) -> dict[str, str]:

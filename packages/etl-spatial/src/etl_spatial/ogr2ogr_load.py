@@ -18,28 +18,12 @@ if TYPE_CHECKING:
 
 
 def run_ogr2ogr(
-    postgis: Postgis,
-    schema: str,
-    table: str,
-    info: LayerInfo,
-    *,
-    append: bool,
-    assign_crs: str | None,
-    promote: bool,
-    launder: bool,
-    fid: str,
-    geometry: str,
-    env: Mapping[str, str],
-    timeout: float,
+    info: LayerInfo, args: list[str], *, env: Mapping[str, str], timeout: float
 ) -> None:
-    """Load ``info`` into ``schema.table`` (create it, or ``append``); ``env`` carries the S3
-    settings and the libpq variables (the password never goes in argv). Raises
-    :class:`~etl_spatial.gdal.GdalError` when GDAL fails and :class:`VectorLoadError` when
-    it silently fell back from a CRS it could not resolve."""
-    args = ogr2ogr_args(
-        postgis, schema, table, info, append=append, assign_crs=assign_crs, promote=promote,
-        launder=launder, fid=fid, geometry=geometry,
-    )  # fmt: skip
+    """Run ``ogr2ogr`` with ``args`` (:func:`ogr2ogr_args`) to load ``info``; ``env`` carries
+    the S3 settings and the libpq variables (the password never goes in argv). Raises
+    :class:`~etl_spatial.gdal.GdalError` when GDAL fails, and :class:`VectorLoadError` when the
+    file's text is not UTF-8 or GDAL silently fell back from a CRS it could not resolve."""
     try:
         completed = run_gdal("ogr2ogr", args, env=env, timeout=timeout)
     except GdalError as exc:

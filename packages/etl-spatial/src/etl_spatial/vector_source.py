@@ -77,7 +77,8 @@ class VectorSource:
         """:attr:`driver`, else the driver the path's extension names (``.shp``, ``.csv``)."""
         if self.format is not None:
             return self.driver
-        return FORMAT_DRIVERS.get(self.path.rsplit(".", 1)[-1].lower())
+        fmt = format_for_path(self.path)
+        return FORMAT_DRIVERS[fmt] if fmt else None
 
     def open_options(self) -> dict[str, str]:
         """GDAL dataset open options (CSV geometry columns and type detection; a Shapefile's
@@ -126,6 +127,11 @@ def resolve_source(
     if path == source.path:
         return source
     # A zip's format is its member's when the manifest named none (``.zip`` says only "zip").
-    guessed = path.rsplit(".", 1)[-1].lower()
-    fmt = source.format or (guessed if guessed in FORMAT_DRIVERS else None)
+    fmt = source.format or format_for_path(path)
     return dataclasses.replace(source, path=path, label=source.name, format=fmt)
+
+
+def format_for_path(path: str) -> str | None:
+    """The format that ``path``'s extension names (a key of :data:`FORMAT_DRIVERS`), if any."""
+    extension = path.rsplit(".", 1)[-1].lower()
+    return extension if extension in FORMAT_DRIVERS else None

@@ -12,14 +12,21 @@ definition; an encoding declared for them is refused rather than ignored.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import re
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from etl_spatial.vector_source import VectorLoadError, VectorSource
 
 UTF8 = "utf-8"
+ENCODED_DRIVERS = frozenset({"CSV", "GeoJSON", "ESRI Shapefile"})
+"""Formats whose text may be in another encoding (the rest store UTF-8 by definition)."""
+DELIMITED_DRIVERS = frozenset({"CSV"})
+"""Formats that have a delimiter."""
 _CHUNK_CHARS = 1 << 20
 # GDAL's text, after its "Non UTF-8 content found when writing feature N of layer X: ...".
 _NON_UTF8 = re.compile(r"Non UTF-8 content found[^:]*:\s*(?P<row>[^\n]*)")
@@ -50,16 +57,28 @@ def needs_rewrite(source: VectorSource) -> bool:
 def check_text_options(source: VectorSource) -> None:
     """Refuse reader options that cannot apply to ``source``'s format."""
     driver = source.driver_or_guess
-    if source.delimiter not in (None, ",") and driver != "CSV":
+    if source.delimiter not in (None, ",") and driver not in DELIMITED_DRIVERS:
         raise VectorLoadError(
             f"{source.name}: options.delimiter applies to CSV files only, and this file is "
             f"{driver or 'not CSV'}; remove it from the manifest"
         )
-    if not is_utf8(source.encoding) and driver in {"GPKG", "FlatGeobuf"}:
+    if not is_utf8(source.encoding) and driver is not None and driver not in ENCODED_DRIVERS:
         raise VectorLoadError(
             f"{source.name}: options.encoding does not apply to {driver}, whose text is always "
             "UTF-8; remove it from the manifest"
         )
+
+
+@contextlib.contextmanager
+def readable_sources(
+    sources: Sequence[VectorSource], workdir: Path | None = None
+) -> Iterator[list[VectorSource]]:
+    """``sources`` as GDAL can read them (:func:`prepare_text_source` each); the copies go to
+    ``workdir``, else to a temporary directory removed on exit."""
+    with contextlib.ExitStack() as cleanup:
+        if workdir is None and any(needs_rewrite(s) for s in sources):
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="etl-text-")))
+        yield [prepare_text_source(s, workdir, i) for i, s in enumerate(sources)]
 
 
 def prepare_text_source(source: VectorSource, workdir: Path | None, index: int) -> VectorSource:
@@ -95,7 +114,10 @@ def prepare_text_source(source: VectorSource, workdir: Path | None, index: int) 
             f"{source.name}: cannot be read as CSV with delimiter {source.delimiter!r} ({exc}); "
             "check files[].options.delimiter"
         ) from None
-    return dataclasses.replace(source, path=str(target), encoding=None, delimiter=None)
+    # Messages keep naming the user's file, not the copy.
+    return dataclasses.replace(
+        source, path=str(target), label=source.name, encoding=None, delimiter=None
+    )
 
 
 def _transcode(path: Path, target: Path, encoding: str) -> None:
@@ -126,7 +148,7 @@ def non_utf8_error(source: VectorSource, stderr: str | None) -> VectorLoadError 
     declared = "" if is_utf8(source.encoding) else f" (declared: {source.encoding})"
     fix = (
         "set files[].options.encoding to the encoding it was saved in, e.g. 'cp1252' or 'latin-1'"
-        if source.driver_or_guess in {"ESRI Shapefile", "CSV", "GeoJSON", None}
+        if source.driver_or_guess in ENCODED_DRIVERS | {None}
         else "save it with UTF-8 text"
     )
     return VectorLoadError(

@@ -90,17 +90,16 @@ def _format_problems(manifest: Manifest) -> list[FieldError]:
     return problems
 
 
-# Which reader options a file's format can use: the rest would be ignored, so they are refused.
+# Reader options a file's format cannot use would be ignored, so they are refused.
 _GEOMETRY_COLUMNS = ("x_column", "y_column", "wkt_column")
-_ENCODED_FORMATS = frozenset({"CSV", "GeoJSON", "ESRI Shapefile"})
 
 
 def _option_problems(manifest: Manifest) -> list[FieldError]:
     """Fields and ``files[].options`` a file cannot use (a layer outside vector files, a CRS for
     a table, geometry columns outside a vector CSV, a delimiter outside CSV, an encoding for
     binary formats): named, not silently ignored."""
-    from etl_models.manifest import canonical_encoding
     from etl_pipeline.lanes.registry import canonical_format
+    from etl_spatial.vector_text import DELIMITED_DRIVERS, ENCODED_DRIVERS, is_utf8
 
     problems = []
     for i, f in enumerate(manifest.files):
@@ -126,13 +125,12 @@ def _option_problems(manifest: Manifest) -> list[FieldError]:
                     f"geometry columns apply to vector CSV files only, and this is {what}; "
                     "remove it",
                 ))  # fmt: skip
-        if "delimiter" in given and fmt != "CSV" and f.options.delimiter != ",":
+        if "delimiter" in given and fmt not in DELIMITED_DRIVERS and f.options.delimiter != ",":
             problems.append(FieldError(
                 f"files[{i}].options.delimiter",
                 f"a delimiter applies to CSV files only, and this is {what}; remove it",
             ))  # fmt: skip
-        utf8 = canonical_encoding(f.options.encoding) == "utf-8"
-        if "encoding" in given and fmt not in _ENCODED_FORMATS and not utf8:
+        if "encoding" in given and fmt not in ENCODED_DRIVERS and not is_utf8(f.options.encoding):
             problems.append(FieldError(
                 f"files[{i}].options.encoding",
                 f"an encoding applies to CSV, GeoJSON and Shapefile files only, and this is "
